@@ -1,0 +1,14 @@
+//! Kiteline's domain: types and rules with no IO.
+//!
+//! Architecture invariant: nothing in this crate touches the network, the file
+//! system, the clock or the operating system's random source. Callers pass the
+//! current time and fresh random bytes in, which keeps every rule here
+//! deterministic and testable, and means nothing here can fail for IO reasons.
+
+pub mod account;
+pub mod crypto;
+pub mod id;
+pub mod jobs;
+
+pub use account::{EmailAddress, PasswordProblem, Role, check_new_password};
+pub use id::Id;

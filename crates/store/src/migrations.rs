@@ -1,0 +1,66 @@
+//! Embedded migrations, one list per engine, and the rules that guard them:
+//! a migration once applied is never edited (its checksum is recorded and
+//! compared at every start), and a database newer than the binary is refused.
+
+use sha2::{Digest, Sha256};
+
+use crate::{Result, StoreError};
+
+pub(crate) struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+pub(crate) const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    sql: include_str!("../migrations/sqlite/0001_foundation.sql"),
+}];
+
+pub(crate) const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "foundation",
+    sql: include_str!("../migrations/postgres/0001_foundation.sql"),
+}];
+
+/// A migration applied by this call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppliedMigration {
+    pub version: i64,
+    pub name: String,
+}
+
+impl Migration {
+    pub fn checksum(&self) -> String {
+        kiteline_core::crypto::hex(&Sha256::digest(self.sql.as_bytes()))
+    }
+}
+
+/// Compares what the database says was applied with what this binary carries
+/// and returns the migrations still to apply, in order.
+pub(crate) fn pending<'a>(
+    known: &'a [Migration],
+    applied: &[(i64, String)],
+) -> Result<Vec<&'a Migration>> {
+    for (version, checksum) in applied {
+        match known.iter().find(|m| m.version == *version) {
+            None => {
+                return Err(StoreError::Migration(format!(
+                    "the database has migration {version}, which this Kiteline does not know; it is newer than this binary"
+                )));
+            }
+            Some(m) if m.checksum() != *checksum => {
+                return Err(StoreError::Migration(format!(
+                    "migration {version} ({}) was changed after it was applied; applied migrations must never be edited",
+                    m.name
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(known
+        .iter()
+        .filter(|m| !applied.iter().any(|(v, _)| *v == m.version))
+        .collect())
+}

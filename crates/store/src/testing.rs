@@ -1,0 +1,161 @@
+//! Helpers for tests in every crate: a fresh store per test on either engine.
+//!
+//! SQLite: a new file in a temporary directory, removed afterwards.
+//! PostgreSQL: a new schema in the server named by `KITELINE_TEST_DATABASE_URL`
+//! (default `postgres://postgres@127.0.0.1:5432/postgres`), dropped afterwards.
+//! If that server cannot be reached, PostgreSQL tests are skipped with a note,
+//! unless `CI=true`, when they fail: CI must never pass by skipping.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::{DynStore, Engine, Store, postgres::PgStore, random_bytes, sqlite::SqliteStore};
+
+pub const DEFAULT_TEST_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+pub fn pg_url() -> String {
+    std::env::var("KITELINE_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_PG_URL.to_owned())
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// A directory under the system temp dir, removed with its contents on drop.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "{prefix}-{}",
+            kiteline_core::crypto::hex(&random_bytes::<8>())
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir can be created");
+        TempDir(dir)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A store for one test, cleaned up when dropped.
+pub struct TestDb {
+    pub store: DynStore,
+    /// For SQLite, the database file; for PostgreSQL, the schema name.
+    pub location: String,
+    engine: Engine,
+    _dir: Option<TempDir>,
+}
+
+impl TestDb {
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// The `KITELINE_DATABASE_URL` that reaches this test's data from another
+    /// process (PostgreSQL: with the schema as search path).
+    pub fn url(&self) -> String {
+        match self.engine {
+            Engine::Sqlite => format!("sqlite://{}", self.location),
+            Engine::Postgres => {
+                let base = pg_url();
+                let sep = if base.contains('?') { '&' } else { '?' };
+                format!("{base}{sep}options=-c%20search_path%3D{}", self.location)
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if self.engine == Engine::Postgres {
+            let schema = self.location.clone();
+            // Drop may run during a panic or outside a runtime: use a thread of its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                rt.block_on(async {
+                    let (client, conn) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls).await.ok()?;
+                    tokio::spawn(conn);
+                    // Connections of the test's pool may still be open (and one
+                    // may hold a lock): end them before dropping the schema.
+                    let app = format!("kiteline:{schema}");
+                    client
+                        .execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", &[&app])
+                        .await
+                        .ok()?;
+                    client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await.ok()
+                })
+            })
+            .join();
+        }
+    }
+}
+
+/// A migrated SQLite store in a new temporary directory.
+pub async fn sqlite() -> TestDb {
+    let dir = TempDir::new("kiteline-test");
+    let path = dir.path().join("kiteline.db");
+    let store = SqliteStore::open(&path).await.expect("SQLite opens");
+    store.migrate().await.expect("SQLite migrates");
+    TestDb {
+        store: Arc::new(store),
+        location: path.display().to_string(),
+        engine: Engine::Sqlite,
+        _dir: Some(dir),
+    }
+}
+
+/// A migrated PostgreSQL store in a new schema, or `None` (skipped) when the
+/// server is unreachable outside CI.
+pub async fn postgres() -> Option<TestDb> {
+    let url = pg_url();
+    let admin = match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+        Ok((client, conn)) => {
+            tokio::spawn(conn);
+            client
+        }
+        Err(e) => {
+            if in_ci() {
+                panic!(
+                    "PostgreSQL at {url} is unreachable and CI=true, so this is a failure, not a skip: {e}"
+                );
+            }
+            eprintln!(
+                "skipping PostgreSQL test: {url} is unreachable ({e}); set KITELINE_TEST_DATABASE_URL"
+            );
+            return None;
+        }
+    };
+    let schema = format!(
+        "kl_test_{}",
+        kiteline_core::crypto::hex(&random_bytes::<8>())
+    );
+    admin
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .expect("test schema can be created");
+    let store = PgStore::connect(&url, 4, Some(&schema))
+        .await
+        .expect("PostgreSQL connects");
+    store.migrate().await.expect("PostgreSQL migrates");
+    Some(TestDb {
+        store: Arc::new(store),
+        location: schema,
+        engine: Engine::Postgres,
+        _dir: None,
+    })
+}
+
+/// Both engines where available: SQLite always, PostgreSQL when reachable.
+pub async fn each_engine() -> Vec<TestDb> {
+    let mut dbs = vec![sqlite().await];
+    dbs.extend(postgres().await);
+    dbs
+}
