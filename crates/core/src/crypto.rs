@@ -92,11 +92,7 @@ pub struct FieldContext<'a> {
 
 impl<'a> FieldContext<'a> {
     pub fn new(table: &'a str, column: &'a str, row_id: &'a str) -> Self {
-        FieldContext {
-            table,
-            column,
-            row_id,
-        }
+        FieldContext { table, column, row_id }
     }
 
     /// Length-prefixed parts, so that ("ab","c") and ("a","bc") differ.
@@ -139,20 +135,12 @@ impl KekRing {
     /// # Panics
     /// If the ring is empty; loading a key file guarantees one key.
     pub fn wrap(&self, dek_version: u32, dek: &SecretKey, nonce: [u8; NONCE_LEN]) -> Vec<u8> {
-        let kek_version = self
-            .current_version()
-            .expect("key ring has at least one key");
+        let kek_version = self.current_version().expect("key ring has at least one key");
         let kek = &self.keys[&kek_version];
         let aad = wrap_aad(kek_version, dek_version);
         let ct = kek
             .aead()
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: dek.expose(),
-                    aad: &aad,
-                },
-            )
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: dek.expose(), aad: &aad })
             .expect("XChaCha20-Poly1305 encryption of 32 bytes cannot fail");
         let mut out = Vec::with_capacity(WRAP_HEADER + ct.len());
         out.extend_from_slice(WRAP_MAGIC);
@@ -170,19 +158,13 @@ impl KekRing {
         }
         let kek_version = u32::from_be_bytes(wrapped[4..8].try_into().unwrap());
         let dek_version = u32::from_be_bytes(wrapped[8..12].try_into().unwrap());
-        let kek = self
-            .keys
-            .get(&kek_version)
-            .ok_or(CryptoError::UnknownKeyVersion(kek_version))?;
+        let kek = self.keys.get(&kek_version).ok_or(CryptoError::UnknownKeyVersion(kek_version))?;
         let aad = wrap_aad(kek_version, dek_version);
         let pt = Zeroizing::new(
             kek.aead()
                 .decrypt(
                     XNonce::from_slice(&wrapped[12..WRAP_HEADER]),
-                    Payload {
-                        msg: &wrapped[WRAP_HEADER..],
-                        aad: &aad,
-                    },
+                    Payload { msg: &wrapped[WRAP_HEADER..], aad: &aad },
                 )
                 .map_err(|_| CryptoError::Forged)?,
         );
@@ -223,11 +205,7 @@ impl Keyring {
     pub fn new(current_version: u32, current: SecretKey, blind: SecretKey) -> Keyring {
         let mut data_keys = BTreeMap::new();
         data_keys.insert(current_version, current);
-        Keyring {
-            data_keys,
-            current: current_version,
-            blind,
-        }
+        Keyring { data_keys, current: current_version, blind }
     }
 
     /// Adds an older data key, kept so existing fields still open.
@@ -259,13 +237,7 @@ impl Keyring {
         let aad = ctx.associated_data(self.current);
         let ct = key
             .aead()
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: &aad,
-                },
-            )
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: &aad })
             .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory input");
         let mut out = Vec::with_capacity(FIELD_HEADER + ct.len());
         out.extend_from_slice(FIELD_MAGIC);
@@ -280,29 +252,15 @@ impl Keyring {
         if sealed.len() < FIELD_HEADER + TAG_LEN {
             return Err(CryptoError::Malformed);
         }
-        let key = self
-            .data_keys
-            .get(&version)
-            .ok_or(CryptoError::UnknownKeyVersion(version))?;
+        let key = self.data_keys.get(&version).ok_or(CryptoError::UnknownKeyVersion(version))?;
         let aad = ctx.associated_data(version);
         key.aead()
-            .decrypt(
-                XNonce::from_slice(&sealed[8..FIELD_HEADER]),
-                Payload {
-                    msg: &sealed[FIELD_HEADER..],
-                    aad: &aad,
-                },
-            )
+            .decrypt(XNonce::from_slice(&sealed[8..FIELD_HEADER]), Payload { msg: &sealed[FIELD_HEADER..], aad: &aad })
             .map_err(|_| CryptoError::Forged)
     }
 
     /// Opens with whichever key sealed it and seals again with the current key.
-    pub fn reseal(
-        &self,
-        ctx: FieldContext<'_>,
-        sealed: &[u8],
-        nonce: [u8; NONCE_LEN],
-    ) -> Result<Vec<u8>, CryptoError> {
+    pub fn reseal(&self, ctx: FieldContext<'_>, sealed: &[u8], nonce: [u8; NONCE_LEN]) -> Result<Vec<u8>, CryptoError> {
         let pt = Zeroizing::new(self.open(ctx, sealed)?);
         Ok(self.seal(ctx, &pt, nonce))
     }
@@ -316,8 +274,7 @@ impl Keyring {
     /// `domain` names what is indexed (e.g. `"person.id_number"`), so equal
     /// values in different columns do not share an index value.
     pub fn blind_index(&self, domain: &str, normalized: &str) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.blind.expose())
-            .expect("HMAC accepts any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.blind.expose()).expect("HMAC accepts any key length");
         mac.update(b"kiteline/blind/v1");
         mac.update(&(domain.len() as u32).to_be_bytes());
         mac.update(domain.as_bytes());
@@ -328,8 +285,7 @@ impl Keyring {
 
 /// The data-key version recorded in a sealed value's header.
 pub fn sealed_version(sealed: &[u8]) -> Option<u32> {
-    (sealed.len() >= 8 && &sealed[..4] == FIELD_MAGIC)
-        .then(|| u32::from_be_bytes(sealed[4..8].try_into().unwrap()))
+    (sealed.len() >= 8 && &sealed[..4] == FIELD_MAGIC).then(|| u32::from_be_bytes(sealed[4..8].try_into().unwrap()))
 }
 
 /// Lower-case hexadecimal.
@@ -478,14 +434,8 @@ mod tests {
     fn truncated_and_foreign_values_are_malformed() {
         let r = ring();
         assert_eq!(r.open(ctx("r"), b""), Err(CryptoError::Malformed));
-        assert_eq!(
-            r.open(ctx("r"), b"KLF1\0\0\0\x01short"),
-            Err(CryptoError::Malformed)
-        );
-        assert_eq!(
-            r.open(ctx("r"), b"plain text that was never sealed"),
-            Err(CryptoError::Malformed)
-        );
+        assert_eq!(r.open(ctx("r"), b"KLF1\0\0\0\x01short"), Err(CryptoError::Malformed));
+        assert_eq!(r.open(ctx("r"), b"plain text that was never sealed"), Err(CryptoError::Malformed));
     }
 
     #[test]

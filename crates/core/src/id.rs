@@ -20,14 +20,7 @@ impl Id {
         b[6] = 0x70 | (b[6] & 0x0f); // version 7
         b[8] = 0x80 | (b[8] & 0x3f); // RFC 4122 variant
         let h = crate::crypto::hex(&b);
-        Id(format!(
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        ))
+        Id(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]))
     }
 
     /// Accepts only the canonical form, so an id can be compared as text.

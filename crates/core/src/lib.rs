@@ -9,6 +9,7 @@ pub mod account;
 pub mod crypto;
 pub mod id;
 pub mod jobs;
+pub mod mail;
 
 pub use account::{EmailAddress, PasswordProblem, Role, check_new_password};
 pub use id::Id;

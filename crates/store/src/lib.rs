@@ -265,12 +265,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Uses a set-password link: in one transaction, checks it is usable,
     /// marks it used and stores the new password hash. `NotFound` otherwise.
-    async fn use_set_password_link(
-        &self,
-        token_digest: &str,
-        password_hash: &str,
-        now: Timestamp,
-    ) -> Result<User>;
+    async fn use_set_password_link(&self, token_digest: &str, password_hash: &str, now: Timestamp) -> Result<User>;
 
     /// Uses a first-admin link: in one transaction, checks it is usable and
     /// that no active admin exists, creates the admin with the password hash
@@ -303,12 +298,7 @@ pub trait Store: Send + Sync + 'static {
     async fn enqueue_job(&self, job: NewJob, now: Timestamp) -> Result<()>;
     /// Claims the next due job (or one whose lease ran out) for `worker`,
     /// leasing it until `lease_until`. Never hands one job to two workers.
-    async fn claim_job(
-        &self,
-        worker: &str,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<Option<ClaimedJob>>;
+    async fn claim_job(&self, worker: &str, now: Timestamp, lease_until: Timestamp) -> Result<Option<ClaimedJob>>;
     /// Marks a job this worker holds as done.
     async fn complete_job(&self, id: &Id, worker: &str, now: Timestamp) -> Result<()>;
     /// Records a failure: the job runs again at `retry_at`, or is failed for
@@ -328,13 +318,7 @@ pub trait Store: Send + Sync + 'static {
     // --- mail outbox ------------------------------------------------------
 
     /// Stores a sealed message and queues the job that sends it, together.
-    async fn enqueue_mail(
-        &self,
-        id: Id,
-        sealed_message: &[u8],
-        job_id: Id,
-        now: Timestamp,
-    ) -> Result<()>;
+    async fn enqueue_mail(&self, id: Id, sealed_message: &[u8], job_id: Id, now: Timestamp) -> Result<()>;
     /// The sealed message, while it is still queued.
     async fn queued_mail(&self, id: &Id) -> Result<Option<Vec<u8>>>;
     /// Marks a message sent and drops its sealed body; only the fact remains.
@@ -363,19 +347,17 @@ pub async fn open(url: &str, pool_size: usize) -> Result<DynStore> {
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Arc::new(postgres::PgStore::connect(url, pool_size, None).await?)
     } else {
-        return Err(StoreError::Database(
-            "unsupported database URL scheme".into(),
-        ));
+        return Err(StoreError::Database("unsupported database URL scheme".into()));
     };
-    store.migrate().await?;
+    for m in store.migrate().await? {
+        tracing::info!(version = m.version, name = %m.name, engine = store.engine().as_str(), "applied migration");
+    }
     Ok(store)
 }
 
 /// The file path of a `sqlite:` URL, if it is one.
 pub fn sqlite_path(url: &str) -> Option<&str> {
-    url.strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .filter(|p| !p.is_empty())
+    url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).filter(|p| !p.is_empty())
 }
 
 /// Fresh random bytes from the operating system.

@@ -12,17 +12,11 @@ pub(crate) struct Migration {
     pub sql: &'static str,
 }
 
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sql: include_str!("../migrations/sqlite/0001_foundation.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] =
+    &[Migration { version: 1, name: "foundation", sql: include_str!("../migrations/sqlite/0001_foundation.sql") }];
 
-pub(crate) const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "foundation",
-    sql: include_str!("../migrations/postgres/0001_foundation.sql"),
-}];
+pub(crate) const POSTGRES: &[Migration] =
+    &[Migration { version: 1, name: "foundation", sql: include_str!("../migrations/postgres/0001_foundation.sql") }];
 
 /// A migration applied by this call.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,10 +33,7 @@ impl Migration {
 
 /// Compares what the database says was applied with what this binary carries
 /// and returns the migrations still to apply, in order.
-pub(crate) fn pending<'a>(
-    known: &'a [Migration],
-    applied: &[(i64, String)],
-) -> Result<Vec<&'a Migration>> {
+pub(crate) fn pending<'a>(known: &'a [Migration], applied: &[(i64, String)]) -> Result<Vec<&'a Migration>> {
     for (version, checksum) in applied {
         match known.iter().find(|m| m.version == *version) {
             None => {
@@ -59,8 +50,5 @@ pub(crate) fn pending<'a>(
             Some(_) => {}
         }
     }
-    Ok(known
-        .iter()
-        .filter(|m| !applied.iter().any(|(v, _)| *v == m.version))
-        .collect())
+    Ok(known.iter().filter(|m| !applied.iter().any(|(v, _)| *v == m.version)).collect())
 }

@@ -19,8 +19,8 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::migrations::{self, AppliedMigration};
 use crate::{
-    ApiToken, ClaimedJob, EmailAddress, Engine, Id, JobRecord, JobState, LinkPurpose, LinkToken,
-    NewJob, NewUser, Result, Role, Store, StoreError, StoredDataKey, TokenScope, User, sql,
+    ApiToken, ClaimedJob, EmailAddress, Engine, Id, JobRecord, JobState, LinkPurpose, LinkToken, NewJob, NewUser,
+    Result, Role, Store, StoreError, StoredDataKey, TokenScope, User, sql,
 };
 
 /// Any fixed number shared by all Kiteline nodes: the migration lock's key.
@@ -34,26 +34,19 @@ impl PgStore {
     /// Connects a pool of up to `pool_size` connections. With `schema`, every
     /// connection uses it as its search path (tests give each its own).
     pub async fn connect(url: &str, pool_size: usize, schema: Option<&str>) -> Result<PgStore> {
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|_| StoreError::Database("the PostgreSQL URL could not be parsed".into()))?;
+        let mut config: tokio_postgres::Config =
+            url.parse().map_err(|_| StoreError::Database("the PostgreSQL URL could not be parsed".into()))?;
         match schema {
             Some(schema) => {
                 config.options(format!("-c search_path={schema}"));
-                config.application_name(&format!("kiteline:{schema}"));
+                config.application_name(format!("kiteline:{schema}"));
             }
             None => {
                 config.application_name("kiteline");
             }
         }
         config.connect_timeout(Duration::from_secs(10));
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(pool_size.max(1))
             .runtime(Runtime::Tokio1)
@@ -67,10 +60,7 @@ impl PgStore {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Database(format!("no database connection: {e}")))
+        self.pool.get().await.map_err(|e| StoreError::Database(format!("no database connection: {e}")))
     }
 }
 
@@ -87,8 +77,7 @@ fn opt(t: Option<SystemTime>) -> Result<Option<Timestamp>> {
 }
 
 fn id(row: &Row, i: usize) -> Result<Id> {
-    Id::parse(row.get::<_, &str>(i))
-        .ok_or_else(|| StoreError::Database("malformed id in database".into()))
+    Id::parse(row.get::<_, &str>(i)).ok_or_else(|| StoreError::Database("malformed id in database".into()))
 }
 
 /// Maps a PostgreSQL error to a [`StoreError`]. Only the message and the
@@ -113,8 +102,7 @@ fn user_from_row(row: &Row) -> Result<User> {
         id: id(row, 0)?,
         email: row.get(1),
         name: row.get(2),
-        role: Role::parse(row.get(3))
-            .ok_or_else(|| StoreError::Database("unknown role in database".into()))?,
+        role: Role::parse(row.get(3)).ok_or_else(|| StoreError::Database("unknown role in database".into()))?,
         has_password: row.get(4),
         locale: row.get(5),
         disabled_at: opt(row.get(6))?,
@@ -123,23 +111,11 @@ fn user_from_row(row: &Row) -> Result<User> {
 }
 
 async fn user_by_id(c: &impl GenericClient, user_id: &Id) -> Result<Option<User>> {
-    c.query_opt(sql::USER_BY_ID, &[&user_id.as_str()])
-        .await
-        .map_err(db_error)?
-        .map(|r| user_from_row(&r))
-        .transpose()
+    c.query_opt(sql::USER_BY_ID, &[&user_id.as_str()]).await.map_err(db_error)?.map(|r| user_from_row(&r)).transpose()
 }
 
-async fn usable_link(
-    c: &impl GenericClient,
-    digest: &str,
-    now: Timestamp,
-) -> Result<Option<LinkToken>> {
-    let Some(row) = c
-        .query_opt(sql::USABLE_LINK, &[&digest, &st(now)])
-        .await
-        .map_err(db_error)?
-    else {
+async fn usable_link(c: &impl GenericClient, digest: &str, now: Timestamp) -> Result<Option<LinkToken>> {
+    let Some(row) = c.query_opt(sql::USABLE_LINK, &[&digest, &st(now)]).await.map_err(db_error)? else {
         return Ok(None);
     };
     Ok(Some(LinkToken {
@@ -175,11 +151,7 @@ async fn insert_user(
 }
 
 fn one_row(n: u64) -> Result<()> {
-    if n == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::NotFound)
-    }
+    if n == 1 { Ok(()) } else { Err(StoreError::NotFound) }
 }
 
 #[async_trait]
@@ -189,23 +161,15 @@ impl Store for PgStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        self.client()
-            .await?
-            .simple_query("SELECT 1")
-            .await
-            .map_err(db_error)?;
+        self.client().await?.simple_query("SELECT 1").await.map_err(db_error)?;
         Ok(())
     }
 
     async fn migrate(&self) -> Result<Vec<AppliedMigration>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-            .await
-            .map_err(db_error)?;
-        tx.batch_execute(sql::MIGRATIONS_TABLE)
-            .await
-            .map_err(db_error)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(db_error)?;
+        tx.batch_execute(sql::MIGRATIONS_TABLE).await.map_err(db_error)?;
         let applied: Vec<(i64, String)> = tx
             .query(sql::APPLIED_MIGRATIONS, &[])
             .await
@@ -215,24 +179,13 @@ impl Store for PgStore {
             .collect();
         let mut done = Vec::new();
         for m in migrations::pending(migrations::POSTGRES, &applied)? {
-            tx.batch_execute(m.sql).await.map_err(|e| {
-                StoreError::Migration(format!("{} failed: {}", m.version, db_error(e)))
-            })?;
-            tx.execute(
-                sql::RECORD_MIGRATION,
-                &[
-                    &m.version,
-                    &m.name,
-                    &m.checksum(),
-                    &Timestamp::now().to_string(),
-                ],
-            )
-            .await
-            .map_err(db_error)?;
-            done.push(AppliedMigration {
-                version: m.version,
-                name: m.name.to_owned(),
-            });
+            tx.batch_execute(m.sql)
+                .await
+                .map_err(|e| StoreError::Migration(format!("{} failed: {}", m.version, db_error(e))))?;
+            tx.execute(sql::RECORD_MIGRATION, &[&m.version, &m.name, &m.checksum(), &Timestamp::now().to_string()])
+                .await
+                .map_err(db_error)?;
+            done.push(AppliedMigration { version: m.version, name: m.name.to_owned() });
         }
         tx.commit().await.map_err(db_error)?;
         Ok(done)
@@ -265,20 +218,13 @@ impl Store for PgStore {
 
     async fn password_hash(&self, user_id: &Id) -> Result<Option<String>> {
         let c = self.client().await?;
-        let row = c
-            .query_opt(sql::PASSWORD_HASH, &[&user_id.as_str()])
-            .await
-            .map_err(db_error)?;
+        let row = c.query_opt(sql::PASSWORD_HASH, &[&user_id.as_str()]).await.map_err(db_error)?;
         Ok(row.and_then(|r| r.get(0)))
     }
 
     async fn count_active_admins(&self) -> Result<u64> {
         let c = self.client().await?;
-        let n: i64 = c
-            .query_one(sql::COUNT_ACTIVE_ADMINS, &[])
-            .await
-            .map_err(db_error)?
-            .get(0);
+        let n: i64 = c.query_one(sql::COUNT_ACTIVE_ADMINS, &[]).await.map_err(db_error)?.get(0);
         Ok(n as u64)
     }
 
@@ -294,20 +240,11 @@ impl Store for PgStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db_error)?;
         if purpose == LinkPurpose::FirstAdmin {
-            tx.execute(sql::DELETE_FIRST_ADMIN_LINKS, &[])
-                .await
-                .map_err(db_error)?;
+            tx.execute(sql::DELETE_FIRST_ADMIN_LINKS, &[]).await.map_err(db_error)?;
         }
         tx.execute(
             sql::INSERT_LINK,
-            &[
-                &link_id.as_str(),
-                &token_digest,
-                &purpose.as_str(),
-                &user_id.map(Id::as_str),
-                &st(expires_at),
-                &st(now),
-            ],
+            &[&link_id.as_str(), &token_digest, &purpose.as_str(), &user_id.map(Id::as_str), &st(expires_at), &st(now)],
         )
         .await
         .map_err(db_error)?;
@@ -318,42 +255,23 @@ impl Store for PgStore {
         usable_link(&self.client().await?, token_digest, now).await
     }
 
-    async fn use_set_password_link(
-        &self,
-        token_digest: &str,
-        password_hash: &str,
-        now: Timestamp,
-    ) -> Result<User> {
+    async fn use_set_password_link(&self, token_digest: &str, password_hash: &str, now: Timestamp) -> Result<User> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db_error)?;
         // Lock the link row so two concurrent uses cannot both succeed.
-        tx.execute(
-            "SELECT 1 FROM link_tokens WHERE token_hash = $1 FOR UPDATE",
-            &[&token_digest],
-        )
-        .await
-        .map_err(db_error)?;
-        let link = usable_link(&tx, token_digest, now)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        tx.execute("SELECT 1 FROM link_tokens WHERE token_hash = $1 FOR UPDATE", &[&token_digest])
+            .await
+            .map_err(db_error)?;
+        let link = usable_link(&tx, token_digest, now).await?.ok_or(StoreError::NotFound)?;
         let user_id = match (link.purpose, link.user_id) {
             (LinkPurpose::SetPassword, Some(u)) => u,
             _ => return Err(StoreError::NotFound),
         };
         one_row(
-            tx.execute(
-                sql::SET_PASSWORD,
-                &[&password_hash, &st(now), &user_id.as_str()],
-            )
-            .await
-            .map_err(db_error)?,
+            tx.execute(sql::SET_PASSWORD, &[&password_hash, &st(now), &user_id.as_str()]).await.map_err(db_error)?,
         )?;
-        tx.execute(sql::RETIRE_USER_LINKS, &[&st(now), &user_id.as_str()])
-            .await
-            .map_err(db_error)?;
-        let user = user_by_id(&tx, &user_id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        tx.execute(sql::RETIRE_USER_LINKS, &[&st(now), &user_id.as_str()]).await.map_err(db_error)?;
+        let user = user_by_id(&tx, &user_id).await?.ok_or(StoreError::NotFound)?;
         tx.commit().await.map_err(db_error)?;
         Ok(user)
     }
@@ -369,32 +287,18 @@ impl Store for PgStore {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db_error)?;
         // Serialise first-admin creation across nodes.
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&(MIGRATION_LOCK + 1)])
-            .await
-            .map_err(db_error)?;
-        let link = usable_link(&tx, token_digest, now)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&(MIGRATION_LOCK + 1)]).await.map_err(db_error)?;
+        let link = usable_link(&tx, token_digest, now).await?.ok_or(StoreError::NotFound)?;
         if link.purpose != LinkPurpose::FirstAdmin {
             return Err(StoreError::NotFound);
         }
-        let admins: i64 = tx
-            .query_one(sql::COUNT_ACTIVE_ADMINS, &[])
-            .await
-            .map_err(db_error)?
-            .get(0);
+        let admins: i64 = tx.query_one(sql::COUNT_ACTIVE_ADMINS, &[]).await.map_err(db_error)?.get(0);
         if admins > 0 {
             return Err(StoreError::Conflict("admin exists".into()));
         }
         insert_user(&tx, &user, &user_id, Some(password_hash), now).await?;
-        one_row(
-            tx.execute(sql::USE_LINK, &[&st(now), &link.id.as_str()])
-                .await
-                .map_err(db_error)?,
-        )?;
-        let created = user_by_id(&tx, &user_id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
+        one_row(tx.execute(sql::USE_LINK, &[&st(now), &link.id.as_str()]).await.map_err(db_error)?)?;
+        let created = user_by_id(&tx, &user_id).await?.ok_or(StoreError::NotFound)?;
         tx.commit().await.map_err(db_error)?;
         Ok(created)
     }
@@ -411,14 +315,7 @@ impl Store for PgStore {
         let c = self.client().await?;
         c.execute(
             sql::INSERT_API_TOKEN,
-            &[
-                &token_id.as_str(),
-                &user_id.as_str(),
-                &label,
-                &scope.as_str(),
-                &token_digest,
-                &st(now),
-            ],
+            &[&token_id.as_str(), &user_id.as_str(), &label, &scope.as_str(), &token_digest, &st(now)],
         )
         .await
         .map_err(db_error)?;
@@ -444,8 +341,7 @@ impl Store for PgStore {
                     id: id(r, 0)?,
                     user_id: id(r, 1)?,
                     label: r.get(2),
-                    scope: TokenScope::parse(r.get(3))
-                        .ok_or_else(|| StoreError::Database("unknown scope".into()))?,
+                    scope: TokenScope::parse(r.get(3)).ok_or_else(|| StoreError::Database("unknown scope".into()))?,
                     created_at: from_st(r.get(4))?,
                     last_used_at: opt(r.get(5))?,
                     revoked_at: opt(r.get(6))?,
@@ -458,32 +354,17 @@ impl Store for PgStore {
         let c = self.client().await?;
         c.execute(
             sql::INSERT_JOB,
-            &[
-                &job.id.as_str(),
-                &job.kind,
-                &job.payload,
-                &(job.max_attempts as i32),
-                &st(job.run_at),
-                &st(now),
-            ],
+            &[&job.id.as_str(), &job.kind, &job.payload, &(job.max_attempts as i32), &st(job.run_at), &st(now)],
         )
         .await
         .map_err(db_error)?;
         Ok(())
     }
 
-    async fn claim_job(
-        &self,
-        worker: &str,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<Option<ClaimedJob>> {
+    async fn claim_job(&self, worker: &str, now: Timestamp, lease_until: Timestamp) -> Result<Option<ClaimedJob>> {
         let c = self.client().await?;
         let row = c
-            .query_opt(
-                &sql::claim_job("FOR UPDATE SKIP LOCKED"),
-                &[&worker, &st(lease_until), &st(now)],
-            )
+            .query_opt(&sql::claim_job("FOR UPDATE SKIP LOCKED"), &[&worker, &st(lease_until), &st(now)])
             .await
             .map_err(db_error)?;
         row.map(|r| {
@@ -500,11 +381,7 @@ impl Store for PgStore {
 
     async fn complete_job(&self, job_id: &Id, worker: &str, now: Timestamp) -> Result<()> {
         let c = self.client().await?;
-        one_row(
-            c.execute(sql::COMPLETE_JOB, &[&st(now), &job_id.as_str(), &worker])
-                .await
-                .map_err(db_error)?,
-        )
+        one_row(c.execute(sql::COMPLETE_JOB, &[&st(now), &job_id.as_str(), &worker]).await.map_err(db_error)?)
     }
 
     async fn fail_job(
@@ -517,20 +394,8 @@ impl Store for PgStore {
     ) -> Result<()> {
         let c = self.client().await?;
         let n = match retry_at {
-            Some(at) => {
-                c.execute(
-                    sql::RETRY_JOB,
-                    &[&st(at), &error, &job_id.as_str(), &worker],
-                )
-                .await
-            }
-            None => {
-                c.execute(
-                    sql::FAIL_JOB,
-                    &[&st(now), &error, &job_id.as_str(), &worker],
-                )
-                .await
-            }
+            Some(at) => c.execute(sql::RETRY_JOB, &[&st(at), &error, &job_id.as_str(), &worker]).await,
+            None => c.execute(sql::FAIL_JOB, &[&st(now), &error, &job_id.as_str(), &worker]).await,
         }
         .map_err(db_error)?;
         one_row(n)
@@ -538,11 +403,7 @@ impl Store for PgStore {
 
     async fn job(&self, job_id: &Id) -> Result<Option<JobRecord>> {
         let c = self.client().await?;
-        let Some(r) = c
-            .query_opt(sql::JOB_BY_ID, &[&job_id.as_str()])
-            .await
-            .map_err(db_error)?
-        else {
+        let Some(r) = c.query_opt(sql::JOB_BY_ID, &[&job_id.as_str()]).await.map_err(db_error)? else {
             return Ok(None);
         };
         Ok(Some(JobRecord {
@@ -558,28 +419,13 @@ impl Store for PgStore {
     async fn job_counts(&self) -> Result<[u64; 4]> {
         let c = self.client().await?;
         let rows = c.query(sql::JOB_COUNTS, &[]).await.map_err(db_error)?;
-        crate::tally_job_states(
-            rows.iter()
-                .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
-                .collect(),
-        )
+        crate::tally_job_states(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1))).collect())
     }
 
-    async fn enqueue_mail(
-        &self,
-        mail_id: Id,
-        sealed_message: &[u8],
-        job_id: Id,
-        now: Timestamp,
-    ) -> Result<()> {
+    async fn enqueue_mail(&self, mail_id: Id, sealed_message: &[u8], job_id: Id, now: Timestamp) -> Result<()> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db_error)?;
-        tx.execute(
-            sql::INSERT_OUTBOX,
-            &[&mail_id.as_str(), &sealed_message, &st(now)],
-        )
-        .await
-        .map_err(db_error)?;
+        tx.execute(sql::INSERT_OUTBOX, &[&mail_id.as_str(), &sealed_message, &st(now)]).await.map_err(db_error)?;
         tx.execute(
             sql::INSERT_JOB,
             &[
@@ -598,26 +444,19 @@ impl Store for PgStore {
 
     async fn queued_mail(&self, mail_id: &Id) -> Result<Option<Vec<u8>>> {
         let c = self.client().await?;
-        let row = c
-            .query_opt(sql::QUEUED_MAIL, &[&mail_id.as_str()])
-            .await
-            .map_err(db_error)?;
+        let row = c.query_opt(sql::QUEUED_MAIL, &[&mail_id.as_str()]).await.map_err(db_error)?;
         Ok(row.and_then(|r| r.get(0)))
     }
 
     async fn mark_mail_sent(&self, mail_id: &Id, now: Timestamp) -> Result<()> {
         let c = self.client().await?;
-        c.execute(sql::MAIL_SENT, &[&st(now), &mail_id.as_str()])
-            .await
-            .map_err(db_error)?;
+        c.execute(sql::MAIL_SENT, &[&st(now), &mail_id.as_str()]).await.map_err(db_error)?;
         Ok(())
     }
 
     async fn mark_mail_failed(&self, mail_id: &Id) -> Result<()> {
         let c = self.client().await?;
-        c.execute(sql::MAIL_FAILED, &[&mail_id.as_str()])
-            .await
-            .map_err(db_error)?;
+        c.execute(sql::MAIL_FAILED, &[&mail_id.as_str()]).await.map_err(db_error)?;
         Ok(())
     }
 
@@ -627,30 +466,21 @@ impl Store for PgStore {
             .await
             .map_err(db_error)?
             .iter()
-            .map(|r| StoredDataKey {
-                version: r.get::<_, i32>(0) as u32,
-                wrapped: r.get(1),
-            })
+            .map(|r| StoredDataKey { version: r.get::<_, i32>(0) as u32, wrapped: r.get(1) })
             .collect())
     }
 
     async fn insert_data_key(&self, key: StoredDataKey, now: Timestamp) -> Result<()> {
         let c = self.client().await?;
-        c.execute(
-            sql::INSERT_DATA_KEY,
-            &[&(key.version as i32), &key.wrapped, &st(now)],
-        )
-        .await
-        .map_err(db_error)?;
+        c.execute(sql::INSERT_DATA_KEY, &[&(key.version as i32), &key.wrapped, &st(now)]).await.map_err(db_error)?;
         Ok(())
     }
 
     async fn rewrap_data_key(&self, version: u32, wrapped: &[u8]) -> Result<()> {
         let c = self.client().await?;
-        one_row(
-            c.execute(sql::REWRAP_DATA_KEY, &[&wrapped, &(version as i32)])
-                .await
-                .map_err(db_error)?,
-        )
+        one_row(c.execute(sql::REWRAP_DATA_KEY, &[&wrapped, &(version as i32)]).await.map_err(db_error)?)
     }
 }
+
+/// The parsed form of a PostgreSQL URL, for validating configuration.
+pub type PgConfig = tokio_postgres::Config;

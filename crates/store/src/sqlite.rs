@@ -20,8 +20,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavio
 
 use crate::migrations::{self, AppliedMigration};
 use crate::{
-    ApiToken, ClaimedJob, EmailAddress, Engine, Id, JobRecord, JobState, LinkPurpose, LinkToken,
-    NewJob, NewUser, Result, Role, Store, StoreError, StoredDataKey, TokenScope, User, sql,
+    ApiToken, ClaimedJob, EmailAddress, Engine, Id, JobRecord, JobState, LinkPurpose, LinkToken, NewJob, NewUser,
+    Result, Role, Store, StoreError, StoredDataKey, TokenScope, User, sql,
 };
 
 const MAX_IDLE_READERS: usize = 8;
@@ -37,14 +37,8 @@ impl SqliteStore {
     pub async fn open(path: &Path) -> Result<SqliteStore> {
         let path = path.to_path_buf();
         let p = path.clone();
-        let writer = tokio::task::spawn_blocking(move || open_writer(&p))
-            .await
-            .map_err(join_error)??;
-        Ok(SqliteStore {
-            path,
-            writer: Arc::new(Mutex::new(writer)),
-            readers: Arc::new(Mutex::new(Vec::new())),
-        })
+        let writer = tokio::task::spawn_blocking(move || open_writer(&p)).await.map_err(join_error)??;
+        Ok(SqliteStore { path, writer: Arc::new(Mutex::new(writer)), readers: Arc::new(Mutex::new(Vec::new())) })
     }
 
     pub fn path(&self) -> &Path {
@@ -59,12 +53,8 @@ impl SqliteStore {
     {
         let writer = self.writer.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = writer
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db_error)?;
+            let mut conn = writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_error)?;
             let out = f(&tx)?;
             tx.commit().map_err(db_error)?;
             Ok(out)
@@ -100,12 +90,9 @@ impl SqliteStore {
 }
 
 fn configure(conn: &Connection) -> Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(db_error)?;
-    conn.pragma_update(None, "synchronous", "FULL")
-        .map_err(db_error)?;
-    conn.pragma_update(None, "foreign_keys", "ON")
-        .map_err(db_error)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(db_error)?;
+    conn.pragma_update(None, "synchronous", "FULL").map_err(db_error)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(db_error)?;
     Ok(())
 }
 
@@ -113,46 +100,33 @@ fn open_writer(path: &Path) -> Result<Connection> {
     let existed = path.exists();
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(db_error)?;
     if !existed {
         restrict_permissions(path)?;
     }
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(db_error)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(db_error)?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Database(format!(
-            "could not switch the database to WAL mode (got {mode})"
-        )));
+        return Err(StoreError::Database(format!("could not switch the database to WAL mode (got {mode})")));
     }
     configure(&conn)?;
     Ok(conn)
 }
 
 fn open_reader(path: &Path) -> Result<Connection> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(db_error)?;
-    configure(&conn)?;
-    conn.pragma_update(None, "query_only", "ON")
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
         .map_err(db_error)?;
+    configure(&conn)?;
+    conn.pragma_update(None, "query_only", "ON").map_err(db_error)?;
     Ok(conn)
 }
 
 #[cfg(unix)]
 fn restrict_permissions(path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
-        StoreError::Database(format!(
-            "cannot restrict permissions of the database file: {e}"
-        ))
-    })
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| StoreError::Database(format!("cannot restrict permissions of the database file: {e}")))
 }
 
 #[cfg(not(unix))]
@@ -170,9 +144,8 @@ fn us(t: Timestamp) -> i64 {
 }
 
 fn ts(v: i64) -> rusqlite::Result<Timestamp> {
-    Timestamp::from_microsecond(v).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Integer, Box::new(e))
-    })
+    Timestamp::from_microsecond(v)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Integer, Box::new(e)))
 }
 
 fn opt_ts(v: Option<i64>) -> rusqlite::Result<Option<Timestamp>> {
@@ -181,13 +154,8 @@ fn opt_ts(v: Option<i64>) -> rusqlite::Result<Option<Timestamp>> {
 
 fn id_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Id> {
     let s: String = row.get(i)?;
-    Id::parse(&s).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            i,
-            rusqlite::types::Type::Text,
-            "malformed id".into(),
-        )
-    })
+    Id::parse(&s)
+        .ok_or_else(|| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, "malformed id".into()))
 }
 
 fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
@@ -197,11 +165,7 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
         email: row.get(1)?,
         name: row.get(2)?,
         role: Role::parse(&role).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                3,
-                rusqlite::types::Type::Text,
-                "unknown role".into(),
-            )
+            rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, "unknown role".into())
         })?,
         has_password: row.get(4)?,
         locale: row.get(5)?,
@@ -217,11 +181,7 @@ fn api_token_from_row(row: &Row<'_>) -> rusqlite::Result<ApiToken> {
         user_id: id_at(row, 1)?,
         label: row.get(2)?,
         scope: TokenScope::parse(&scope).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                3,
-                rusqlite::types::Type::Text,
-                "unknown scope".into(),
-            )
+            rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, "unknown scope".into())
         })?,
         created_at: ts(row.get(4)?)?,
         last_used_at: opt_ts(row.get(5)?)?,
@@ -233,9 +193,7 @@ fn api_token_from_row(row: &Row<'_>) -> rusqlite::Result<ApiToken> {
 /// constraints and columns, never values, so they are safe to keep.
 fn db_error(e: rusqlite::Error) -> StoreError {
     match &e {
-        rusqlite::Error::SqliteFailure(f, msg)
-            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
+        rusqlite::Error::SqliteFailure(f, msg) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
             let what = msg.as_deref().unwrap_or("constraint");
             let what = what.rsplit(": ").next().unwrap_or(what);
             StoreError::Conflict(what.to_owned())
@@ -279,24 +237,10 @@ fn user_by_id(conn: &Connection, id: &Id) -> Result<Option<User>> {
         .map_err(db_error)
 }
 
-fn insert_user(
-    tx: &Connection,
-    user: &NewUser,
-    id: &Id,
-    password_hash: Option<&str>,
-    now: Timestamp,
-) -> Result<()> {
+fn insert_user(tx: &Connection, user: &NewUser, id: &Id, password_hash: Option<&str>, now: Timestamp) -> Result<()> {
     tx.execute(
         &q(sql::INSERT_USER),
-        params![
-            id.as_str(),
-            user.email.as_str(),
-            user.name,
-            user.role.as_str(),
-            user.locale,
-            password_hash,
-            us(now)
-        ],
+        params![id.as_str(), user.email.as_str(), user.name, user.role.as_str(), user.locale, password_hash, us(now)],
     )
     .map_err(db_error)?;
     Ok(())
@@ -309,8 +253,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db_error))
-            .await
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db_error)).await
     }
 
     async fn migrate(&self) -> Result<Vec<AppliedMigration>> {
@@ -325,22 +268,13 @@ impl Store for SqliteStore {
                 .map_err(db_error)?;
             let mut done = Vec::new();
             for m in migrations::pending(migrations::SQLITE, &applied)? {
-                tx.execute_batch(m.sql)
-                    .map_err(|e| StoreError::Migration(format!("{} failed: {e}", m.version)))?;
+                tx.execute_batch(m.sql).map_err(|e| StoreError::Migration(format!("{} failed: {e}", m.version)))?;
                 tx.execute(
                     &q(sql::RECORD_MIGRATION),
-                    params![
-                        m.version,
-                        m.name,
-                        m.checksum(),
-                        Timestamp::now().to_string()
-                    ],
+                    params![m.version, m.name, m.checksum(), Timestamp::now().to_string()],
                 )
                 .map_err(db_error)?;
-                done.push(AppliedMigration {
-                    version: m.version,
-                    name: m.name.to_owned(),
-                });
+                done.push(AppliedMigration { version: m.version, name: m.name.to_owned() });
             }
             Ok(done)
         })
@@ -356,15 +290,10 @@ impl Store for SqliteStore {
             }
             // A plain connection: VACUUM INTO reads one consistent snapshot
             // while the server keeps writing, and writes a compact copy.
-            let conn = Connection::open_with_flags(&src, OpenFlags::SQLITE_OPEN_READ_WRITE)
-                .map_err(db_error)?;
-            conn.busy_timeout(std::time::Duration::from_secs(30))
-                .map_err(db_error)?;
-            let dest_str = dest
-                .to_str()
-                .ok_or(StoreError::Unsupported("backup path must be UTF-8"))?;
-            conn.execute("VACUUM INTO ?1", [dest_str])
-                .map_err(db_error)?;
+            let conn = Connection::open_with_flags(&src, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(db_error)?;
+            conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(db_error)?;
+            let dest_str = dest.to_str().ok_or(StoreError::Unsupported("backup path must be UTF-8"))?;
+            conn.execute("VACUUM INTO ?1", [dest_str]).map_err(db_error)?;
             restrict_permissions(&dest)
         })
         .await
@@ -412,9 +341,7 @@ impl Store for SqliteStore {
 
     async fn count_active_admins(&self) -> Result<u64> {
         self.read(|c| {
-            let n: i64 = c
-                .query_row(sql::COUNT_ACTIVE_ADMINS, [], |r| r.get(0))
-                .map_err(db_error)?;
+            let n: i64 = c.query_row(sql::COUNT_ACTIVE_ADMINS, [], |r| r.get(0)).map_err(db_error)?;
             Ok(n as u64)
         })
         .await
@@ -433,19 +360,11 @@ impl Store for SqliteStore {
         let digest = token_digest.to_owned();
         self.write(move |tx| {
             if purpose == LinkPurpose::FirstAdmin {
-                tx.execute(sql::DELETE_FIRST_ADMIN_LINKS, [])
-                    .map_err(db_error)?;
+                tx.execute(sql::DELETE_FIRST_ADMIN_LINKS, []).map_err(db_error)?;
             }
             tx.execute(
                 &q(sql::INSERT_LINK),
-                params![
-                    id.as_str(),
-                    digest,
-                    purpose.as_str(),
-                    user_id,
-                    us(expires_at),
-                    us(now)
-                ],
+                params![id.as_str(), digest, purpose.as_str(), user_id, us(expires_at), us(now)],
             )
             .map_err(db_error)?;
             Ok(())
@@ -458,12 +377,7 @@ impl Store for SqliteStore {
         self.read(move |c| usable_link(c, &digest, now)).await
     }
 
-    async fn use_set_password_link(
-        &self,
-        token_digest: &str,
-        password_hash: &str,
-        now: Timestamp,
-    ) -> Result<User> {
+    async fn use_set_password_link(&self, token_digest: &str, password_hash: &str, now: Timestamp) -> Result<User> {
         let digest = token_digest.to_owned();
         let hash = password_hash.to_owned();
         self.write(move |tx| {
@@ -472,21 +386,10 @@ impl Store for SqliteStore {
                 (LinkPurpose::SetPassword, Some(u)) => u,
                 _ => return Err(StoreError::NotFound),
             };
-            if tx
-                .execute(
-                    &q(sql::SET_PASSWORD),
-                    params![hash, us(now), user_id.as_str()],
-                )
-                .map_err(db_error)?
-                != 1
-            {
+            if tx.execute(&q(sql::SET_PASSWORD), params![hash, us(now), user_id.as_str()]).map_err(db_error)? != 1 {
                 return Err(StoreError::NotFound);
             }
-            tx.execute(
-                &q(sql::RETIRE_USER_LINKS),
-                params![us(now), user_id.as_str()],
-            )
-            .map_err(db_error)?;
+            tx.execute(&q(sql::RETIRE_USER_LINKS), params![us(now), user_id.as_str()]).map_err(db_error)?;
             user_by_id(tx, &user_id)?.ok_or(StoreError::NotFound)
         })
         .await
@@ -507,15 +410,12 @@ impl Store for SqliteStore {
             if link.purpose != LinkPurpose::FirstAdmin {
                 return Err(StoreError::NotFound);
             }
-            let admins: i64 = tx
-                .query_row(sql::COUNT_ACTIVE_ADMINS, [], |r| r.get(0))
-                .map_err(db_error)?;
+            let admins: i64 = tx.query_row(sql::COUNT_ACTIVE_ADMINS, [], |r| r.get(0)).map_err(db_error)?;
             if admins > 0 {
                 return Err(StoreError::Conflict("admin exists".into()));
             }
             insert_user(tx, &user, &id, Some(&hash), now)?;
-            tx.execute(&q(sql::USE_LINK), params![us(now), link.id.as_str()])
-                .map_err(db_error)?;
+            tx.execute(&q(sql::USE_LINK), params![us(now), link.id.as_str()]).map_err(db_error)?;
             user_by_id(tx, &id)?.ok_or(StoreError::NotFound)
         })
         .await
@@ -543,14 +443,7 @@ impl Store for SqliteStore {
         self.write(move |tx| {
             tx.execute(
                 &q(sql::INSERT_API_TOKEN),
-                params![
-                    token.id.as_str(),
-                    token.user_id.as_str(),
-                    token.label,
-                    scope.as_str(),
-                    digest,
-                    us(now)
-                ],
+                params![token.id.as_str(), token.user_id.as_str(), token.label, scope.as_str(), digest, us(now)],
             )
             .map_err(db_error)?;
             Ok(token)
@@ -575,14 +468,7 @@ impl Store for SqliteStore {
         self.write(move |tx| {
             tx.execute(
                 &q(sql::INSERT_JOB),
-                params![
-                    job.id.as_str(),
-                    job.kind,
-                    job.payload,
-                    job.max_attempts,
-                    us(job.run_at),
-                    us(now)
-                ],
+                params![job.id.as_str(), job.kind, job.payload, job.max_attempts, us(job.run_at), us(now)],
             )
             .map_err(db_error)?;
             Ok(())
@@ -590,12 +476,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn claim_job(
-        &self,
-        worker: &str,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<Option<ClaimedJob>> {
+    async fn claim_job(&self, worker: &str, now: Timestamp, lease_until: Timestamp) -> Result<Option<ClaimedJob>> {
         let worker = worker.to_owned();
         self.write(move |tx| {
             tx.prepare_cached(&q(&sql::claim_job("")))
@@ -618,10 +499,7 @@ impl Store for SqliteStore {
     async fn complete_job(&self, id: &Id, worker: &str, now: Timestamp) -> Result<()> {
         let (id, worker) = (id.clone(), worker.to_owned());
         self.write(move |tx| {
-            match tx
-                .execute(&q(sql::COMPLETE_JOB), params![us(now), id.as_str(), worker])
-                .map_err(db_error)?
-            {
+            match tx.execute(&q(sql::COMPLETE_JOB), params![us(now), id.as_str(), worker]).map_err(db_error)? {
                 1 => Ok(()),
                 _ => Err(StoreError::NotFound),
             }
@@ -640,21 +518,11 @@ impl Store for SqliteStore {
         let (id, worker, error) = (id.clone(), worker.to_owned(), error.to_owned());
         self.write(move |tx| {
             let n = match retry_at {
-                Some(at) => tx.execute(
-                    &q(sql::RETRY_JOB),
-                    params![us(at), error, id.as_str(), worker],
-                ),
-                None => tx.execute(
-                    &q(sql::FAIL_JOB),
-                    params![us(now), error, id.as_str(), worker],
-                ),
+                Some(at) => tx.execute(&q(sql::RETRY_JOB), params![us(at), error, id.as_str(), worker]),
+                None => tx.execute(&q(sql::FAIL_JOB), params![us(now), error, id.as_str(), worker]),
             }
             .map_err(db_error)?;
-            if n == 1 {
-                Ok(())
-            } else {
-                Err(StoreError::NotFound)
-            }
+            if n == 1 { Ok(()) } else { Err(StoreError::NotFound) }
         })
         .await
     }
@@ -666,14 +534,7 @@ impl Store for SqliteStore {
                 .prepare_cached(&q(sql::JOB_BY_ID))
                 .map_err(db_error)?
                 .query_row([id.as_str()], |r| {
-                    Ok((
-                        id_at(r, 0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
+                    Ok((id_at(r, 0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
                 })
                 .optional()
                 .map_err(db_error)?;
@@ -706,20 +567,10 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn enqueue_mail(
-        &self,
-        id: Id,
-        sealed_message: &[u8],
-        job_id: Id,
-        now: Timestamp,
-    ) -> Result<()> {
+    async fn enqueue_mail(&self, id: Id, sealed_message: &[u8], job_id: Id, now: Timestamp) -> Result<()> {
         let message = sealed_message.to_vec();
         self.write(move |tx| {
-            tx.execute(
-                &q(sql::INSERT_OUTBOX),
-                params![id.as_str(), message, us(now)],
-            )
-            .map_err(db_error)?;
+            tx.execute(&q(sql::INSERT_OUTBOX), params![id.as_str(), message, us(now)]).map_err(db_error)?;
             tx.execute(
                 &q(sql::INSERT_JOB),
                 params![
@@ -754,8 +605,7 @@ impl Store for SqliteStore {
     async fn mark_mail_sent(&self, id: &Id, now: Timestamp) -> Result<()> {
         let id = id.clone();
         self.write(move |tx| {
-            tx.execute(&q(sql::MAIL_SENT), params![us(now), id.as_str()])
-                .map_err(db_error)?;
+            tx.execute(&q(sql::MAIL_SENT), params![us(now), id.as_str()]).map_err(db_error)?;
             Ok(())
         })
         .await
@@ -764,8 +614,7 @@ impl Store for SqliteStore {
     async fn mark_mail_failed(&self, id: &Id) -> Result<()> {
         let id = id.clone();
         self.write(move |tx| {
-            tx.execute(&q(sql::MAIL_FAILED), [id.as_str()])
-                .map_err(db_error)?;
+            tx.execute(&q(sql::MAIL_FAILED), [id.as_str()]).map_err(db_error)?;
             Ok(())
         })
         .await
@@ -775,12 +624,7 @@ impl Store for SqliteStore {
         self.read(|c| {
             c.prepare_cached(sql::DATA_KEYS)
                 .map_err(db_error)?
-                .query_map([], |r| {
-                    Ok(StoredDataKey {
-                        version: r.get(0)?,
-                        wrapped: r.get(1)?,
-                    })
-                })
+                .query_map([], |r| Ok(StoredDataKey { version: r.get(0)?, wrapped: r.get(1)? }))
                 .map_err(db_error)?
                 .collect::<rusqlite::Result<_>>()
                 .map_err(db_error)
@@ -790,11 +634,7 @@ impl Store for SqliteStore {
 
     async fn insert_data_key(&self, key: StoredDataKey, now: Timestamp) -> Result<()> {
         self.write(move |tx| {
-            tx.execute(
-                &q(sql::INSERT_DATA_KEY),
-                params![key.version, key.wrapped, us(now)],
-            )
-            .map_err(db_error)?;
+            tx.execute(&q(sql::INSERT_DATA_KEY), params![key.version, key.wrapped, us(now)]).map_err(db_error)?;
             Ok(())
         })
         .await
@@ -803,8 +643,7 @@ impl Store for SqliteStore {
     async fn rewrap_data_key(&self, version: u32, wrapped: &[u8]) -> Result<()> {
         let wrapped = wrapped.to_vec();
         self.write(move |tx| {
-            tx.execute(&q(sql::REWRAP_DATA_KEY), params![wrapped, version])
-                .map_err(db_error)?;
+            tx.execute(&q(sql::REWRAP_DATA_KEY), params![wrapped, version]).map_err(db_error)?;
             Ok(())
         })
         .await

@@ -27,10 +27,7 @@ pub struct TempDir(PathBuf);
 
 impl TempDir {
     pub fn new(prefix: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "{prefix}-{}",
-            kiteline_core::crypto::hex(&random_bytes::<8>())
-        ));
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}", kiteline_core::crypto::hex(&random_bytes::<8>())));
         std::fs::create_dir_all(&dir).expect("temp dir can be created");
         TempDir(dir)
     }
@@ -87,7 +84,10 @@ impl Drop for TestDb {
                     // may hold a lock): end them before dropping the schema.
                     let app = format!("kiteline:{schema}");
                     client
-                        .execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", &[&app])
+                        .execute(
+                            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                            &[&app],
+                        )
                         .await
                         .ok()?;
                     client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await.ok()
@@ -104,12 +104,7 @@ pub async fn sqlite() -> TestDb {
     let path = dir.path().join("kiteline.db");
     let store = SqliteStore::open(&path).await.expect("SQLite opens");
     store.migrate().await.expect("SQLite migrates");
-    TestDb {
-        store: Arc::new(store),
-        location: path.display().to_string(),
-        engine: Engine::Sqlite,
-        _dir: Some(dir),
-    }
+    TestDb { store: Arc::new(store), location: path.display().to_string(), engine: Engine::Sqlite, _dir: Some(dir) }
 }
 
 /// A migrated PostgreSQL store in a new schema, or `None` (skipped) when the
@@ -123,34 +118,17 @@ pub async fn postgres() -> Option<TestDb> {
         }
         Err(e) => {
             if in_ci() {
-                panic!(
-                    "PostgreSQL at {url} is unreachable and CI=true, so this is a failure, not a skip: {e}"
-                );
+                panic!("PostgreSQL at {url} is unreachable and CI=true, so this is a failure, not a skip: {e}");
             }
-            eprintln!(
-                "skipping PostgreSQL test: {url} is unreachable ({e}); set KITELINE_TEST_DATABASE_URL"
-            );
+            eprintln!("skipping PostgreSQL test: {url} is unreachable ({e}); set KITELINE_TEST_DATABASE_URL");
             return None;
         }
     };
-    let schema = format!(
-        "kl_test_{}",
-        kiteline_core::crypto::hex(&random_bytes::<8>())
-    );
-    admin
-        .batch_execute(&format!("CREATE SCHEMA {schema}"))
-        .await
-        .expect("test schema can be created");
-    let store = PgStore::connect(&url, 4, Some(&schema))
-        .await
-        .expect("PostgreSQL connects");
+    let schema = format!("kl_test_{}", kiteline_core::crypto::hex(&random_bytes::<8>()));
+    admin.batch_execute(&format!("CREATE SCHEMA {schema}")).await.expect("test schema can be created");
+    let store = PgStore::connect(&url, 4, Some(&schema)).await.expect("PostgreSQL connects");
     store.migrate().await.expect("PostgreSQL migrates");
-    Some(TestDb {
-        store: Arc::new(store),
-        location: schema,
-        engine: Engine::Postgres,
-        _dir: None,
-    })
+    Some(TestDb { store: Arc::new(store), location: schema, engine: Engine::Postgres, _dir: None })
 }
 
 /// Both engines where available: SQLite always, PostgreSQL when reachable.

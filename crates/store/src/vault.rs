@@ -16,9 +16,7 @@ use crate::{Store, StoreError, StoredDataKey, random_bytes};
 pub enum VaultError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(
-        "data key {version} cannot be unwrapped: {source} (is this the key file that belongs to this database?)"
-    )]
+    #[error("data key {version} cannot be unwrapped: {source} (is this the key file that belongs to this database?)")]
     Unwrap { version: u32, source: CryptoError },
     #[error("the key file holds no key-encryption key")]
     NoKek,
@@ -40,10 +38,7 @@ impl Vault {
         let mut stored = store.data_keys().await?;
         if stored.is_empty() {
             let dek = SecretKey::from_bytes(random_bytes());
-            let first = StoredDataKey {
-                version: 1,
-                wrapped: keks.wrap(1, &dek, random_bytes()),
-            };
+            let first = StoredDataKey { version: 1, wrapped: keks.wrap(1, &dek, random_bytes()) };
             match store.insert_data_key(first, now).await {
                 Ok(()) | Err(StoreError::Conflict(_)) => {} // another node won the race
                 Err(e) => return Err(e.into()),
@@ -54,15 +49,9 @@ impl Vault {
         // Highest version last, so it becomes current.
         for key in &stored {
             let (version, dek) =
-                keks.unwrap(&key.wrapped)
-                    .map_err(|source| VaultError::Unwrap {
-                        version: key.version,
-                        source,
-                    })?;
+                keks.unwrap(&key.wrapped).map_err(|source| VaultError::Unwrap { version: key.version, source })?;
             if KekRing::wrapped_under(&key.wrapped) != Some(current_kek) {
-                store
-                    .rewrap_data_key(version, &keks.wrap(version, &dek, random_bytes()))
-                    .await?;
+                store.rewrap_data_key(version, &keks.wrap(version, &dek, random_bytes())).await?;
                 tracing::info!(
                     data_key = version,
                     kek = current_kek,
@@ -75,16 +64,12 @@ impl Vault {
             }
         }
         let ring = ring.expect("at least one data key exists");
-        Ok(Vault {
-            ring: Arc::new(ring),
-        })
+        Ok(Vault { ring: Arc::new(ring) })
     }
 
     /// A vault over a given keyring (tests, tools).
     pub fn from_keyring(ring: Keyring) -> Vault {
-        Vault {
-            ring: Arc::new(ring),
-        }
+        Vault { ring: Arc::new(ring) }
     }
 
     pub fn seal(&self, ctx: FieldContext<'_>, plaintext: &[u8]) -> Vec<u8> {

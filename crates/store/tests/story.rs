@@ -12,8 +12,7 @@ use kiteline_core::crypto::{FieldContext, KekRing, SecretKey};
 use kiteline_store::testing::{self, TestDb};
 use kiteline_store::vault::{Vault, VaultError};
 use kiteline_store::{
-    DynStore, EmailAddress, Engine, Id, JobState, LinkPurpose, NewJob, NewUser, Role, StoreError,
-    TokenScope, new_id,
+    DynStore, EmailAddress, Engine, Id, JobState, LinkPurpose, NewJob, NewUser, Role, StoreError, TokenScope, new_id,
 };
 
 macro_rules! story {
@@ -54,12 +53,7 @@ fn t(secs: i64) -> Timestamp {
 }
 
 fn new_user(email: &str, role: Role) -> NewUser {
-    NewUser {
-        email: EmailAddress::parse(email).unwrap(),
-        name: "Ana Ruiz".into(),
-        role,
-        locale: "es".into(),
-    }
+    NewUser { email: EmailAddress::parse(email).unwrap(), name: "Ana Ruiz".into(), role, locale: "es".into() }
 }
 
 fn store(db: &TestDb) -> DynStore {
@@ -77,14 +71,7 @@ async fn ping_and_migrations_are_idempotent(db: &TestDb) {
 async fn users_are_unique_by_email(db: &TestDb) {
     let s = store(db);
     let id = new_id(t(0));
-    let u = s
-        .create_user(
-            new_user("Ana@Example.org", Role::Volunteer),
-            id.clone(),
-            t(0),
-        )
-        .await
-        .unwrap();
+    let u = s.create_user(new_user("Ana@Example.org", Role::Volunteer), id.clone(), t(0)).await.unwrap();
     assert_eq!(u.id, id);
     assert_eq!(u.email, "ana@example.org");
     assert_eq!(u.role, Role::Volunteer);
@@ -92,253 +79,88 @@ async fn users_are_unique_by_email(db: &TestDb) {
     assert!(!u.has_password);
     assert_eq!(u.created_at, t(0));
     assert_eq!(s.user_by_id(&id).await.unwrap(), Some(u.clone()));
-    assert_eq!(
-        s.user_by_email(&EmailAddress::parse("ANA@example.org").unwrap())
-            .await
-            .unwrap(),
-        Some(u)
-    );
-    assert_eq!(
-        s.user_by_email(&EmailAddress::parse("bo@example.org").unwrap())
-            .await
-            .unwrap(),
-        None
-    );
-    let dup = s
-        .create_user(new_user("ana@example.org", Role::Admin), new_id(t(1)), t(1))
-        .await;
-    assert!(
-        matches!(dup, Err(StoreError::Conflict(ref c)) if c.contains("email")),
-        "{dup:?}"
-    );
+    assert_eq!(s.user_by_email(&EmailAddress::parse("ANA@example.org").unwrap()).await.unwrap(), Some(u));
+    assert_eq!(s.user_by_email(&EmailAddress::parse("bo@example.org").unwrap()).await.unwrap(), None);
+    let dup = s.create_user(new_user("ana@example.org", Role::Admin), new_id(t(1)), t(1)).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(ref c)) if c.contains("email")), "{dup:?}");
     assert_eq!(s.count_active_admins().await.unwrap(), 0);
     assert_eq!(s.password_hash(&id).await.unwrap(), None);
 }
 
 async fn set_password_link_is_single_use_and_expires(db: &TestDb) {
     let s = store(db);
-    let user = s
-        .create_user(
-            new_user("ana@example.org", Role::Coordinator),
-            new_id(t(0)),
-            t(0),
-        )
-        .await
-        .unwrap();
-    s.create_link(
-        new_id(t(0)),
-        LinkPurpose::SetPassword,
-        Some(&user.id),
-        "digest-1",
-        t(100),
-        t(0),
-    )
-    .await
-    .unwrap();
-    s.create_link(
-        new_id(t(0)),
-        LinkPurpose::SetPassword,
-        Some(&user.id),
-        "digest-2",
-        t(100),
-        t(0),
-    )
-    .await
-    .unwrap();
+    let user = s.create_user(new_user("ana@example.org", Role::Coordinator), new_id(t(0)), t(0)).await.unwrap();
+    s.create_link(new_id(t(0)), LinkPurpose::SetPassword, Some(&user.id), "digest-1", t(100), t(0)).await.unwrap();
+    s.create_link(new_id(t(0)), LinkPurpose::SetPassword, Some(&user.id), "digest-2", t(100), t(0)).await.unwrap();
 
     let link = s.usable_link("digest-1", t(10)).await.unwrap().unwrap();
     assert_eq!(link.purpose, LinkPurpose::SetPassword);
     assert_eq!(link.user_id.as_ref(), Some(&user.id));
     assert_eq!(link.expires_at, t(100));
-    assert_eq!(
-        s.usable_link("digest-1", t(100)).await.unwrap(),
-        None,
-        "expired at its expiry instant"
-    );
-    assert!(matches!(
-        s.use_set_password_link("digest-1", "hash", t(100)).await,
-        Err(StoreError::NotFound)
-    ));
-    assert!(matches!(
-        s.use_set_password_link("nope", "hash", t(10)).await,
-        Err(StoreError::NotFound)
-    ));
+    assert_eq!(s.usable_link("digest-1", t(100)).await.unwrap(), None, "expired at its expiry instant");
+    assert!(matches!(s.use_set_password_link("digest-1", "hash", t(100)).await, Err(StoreError::NotFound)));
+    assert!(matches!(s.use_set_password_link("nope", "hash", t(10)).await, Err(StoreError::NotFound)));
 
-    let updated = s
-        .use_set_password_link("digest-1", "$argon2id$hash", t(10))
-        .await
-        .unwrap();
+    let updated = s.use_set_password_link("digest-1", "$argon2id$hash", t(10)).await.unwrap();
     assert!(updated.has_password);
-    assert_eq!(
-        s.password_hash(&user.id).await.unwrap().as_deref(),
-        Some("$argon2id$hash")
-    );
-    assert!(matches!(
-        s.use_set_password_link("digest-1", "again", t(11)).await,
-        Err(StoreError::NotFound)
-    ));
+    assert_eq!(s.password_hash(&user.id).await.unwrap().as_deref(), Some("$argon2id$hash"));
+    assert!(matches!(s.use_set_password_link("digest-1", "again", t(11)).await, Err(StoreError::NotFound)));
     // Setting a password retires the user's other outstanding links.
     assert_eq!(s.usable_link("digest-2", t(11)).await.unwrap(), None);
-    assert_eq!(
-        s.password_hash(&user.id).await.unwrap().as_deref(),
-        Some("$argon2id$hash")
-    );
+    assert_eq!(s.password_hash(&user.id).await.unwrap().as_deref(), Some("$argon2id$hash"));
 }
 
 async fn first_admin_link_creates_one_admin_only(db: &TestDb) {
     let s = store(db);
-    s.create_link(
-        new_id(t(0)),
-        LinkPurpose::FirstAdmin,
-        None,
-        "first",
-        t(100),
-        t(0),
-    )
-    .await
-    .unwrap();
+    s.create_link(new_id(t(0)), LinkPurpose::FirstAdmin, None, "first", t(100), t(0)).await.unwrap();
     // A first-admin link cannot be used as a set-password link.
-    assert!(matches!(
-        s.use_set_password_link("first", "h", t(1)).await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(s.use_set_password_link("first", "h", t(1)).await, Err(StoreError::NotFound)));
     let admin = s
-        .use_first_admin_link(
-            "first",
-            new_user("root@example.org", Role::Admin),
-            new_id(t(1)),
-            "h",
-            t(1),
-        )
+        .use_first_admin_link("first", new_user("root@example.org", Role::Admin), new_id(t(1)), "h", t(1))
         .await
         .unwrap();
     assert_eq!(admin.role, Role::Admin);
     assert!(admin.has_password);
     assert_eq!(s.count_active_admins().await.unwrap(), 1);
     assert!(matches!(
-        s.use_first_admin_link(
-            "first",
-            new_user("b@example.org", Role::Admin),
-            new_id(t(2)),
-            "h",
-            t(2)
-        )
-        .await,
+        s.use_first_admin_link("first", new_user("b@example.org", Role::Admin), new_id(t(2)), "h", t(2)).await,
         Err(StoreError::NotFound)
     ));
     // Even a fresh link is refused once an admin exists.
-    s.create_link(
-        new_id(t(3)),
-        LinkPurpose::FirstAdmin,
-        None,
-        "second",
-        t(100),
-        t(3),
-    )
-    .await
-    .unwrap();
+    s.create_link(new_id(t(3)), LinkPurpose::FirstAdmin, None, "second", t(100), t(3)).await.unwrap();
     assert!(matches!(
-        s.use_first_admin_link(
-            "second",
-            new_user("c@example.org", Role::Admin),
-            new_id(t(4)),
-            "h",
-            t(4)
-        )
-        .await,
+        s.use_first_admin_link("second", new_user("c@example.org", Role::Admin), new_id(t(4)), "h", t(4)).await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(s.count_active_admins().await.unwrap(), 1);
-    assert_eq!(
-        s.user_by_email(&EmailAddress::parse("c@example.org").unwrap())
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(s.user_by_email(&EmailAddress::parse("c@example.org").unwrap()).await.unwrap(), None);
 }
 
 async fn newer_first_admin_link_replaces_older(db: &TestDb) {
     let s = store(db);
-    s.create_link(
-        new_id(t(0)),
-        LinkPurpose::FirstAdmin,
-        None,
-        "old",
-        t(100),
-        t(0),
-    )
-    .await
-    .unwrap();
-    s.create_link(
-        new_id(t(1)),
-        LinkPurpose::FirstAdmin,
-        None,
-        "new",
-        t(100),
-        t(1),
-    )
-    .await
-    .unwrap();
+    s.create_link(new_id(t(0)), LinkPurpose::FirstAdmin, None, "old", t(100), t(0)).await.unwrap();
+    s.create_link(new_id(t(1)), LinkPurpose::FirstAdmin, None, "new", t(100), t(1)).await.unwrap();
     assert_eq!(s.usable_link("old", t(2)).await.unwrap(), None);
     assert!(s.usable_link("new", t(2)).await.unwrap().is_some());
 }
 
 async fn api_tokens_store_only_what_they_are_given(db: &TestDb) {
     let s = store(db);
-    let user = s
-        .create_user(new_user("ana@example.org", Role::Admin), new_id(t(0)), t(0))
-        .await
-        .unwrap();
-    let tok = s
-        .create_api_token(
-            new_id(t(1)),
-            &user.id,
-            "laptop",
-            TokenScope::Write,
-            "d1",
-            t(1),
-        )
-        .await
-        .unwrap();
-    s.create_api_token(new_id(t(2)), &user.id, "ci", TokenScope::Read, "d2", t(2))
-        .await
-        .unwrap();
+    let user = s.create_user(new_user("ana@example.org", Role::Admin), new_id(t(0)), t(0)).await.unwrap();
+    let tok = s.create_api_token(new_id(t(1)), &user.id, "laptop", TokenScope::Write, "d1", t(1)).await.unwrap();
+    s.create_api_token(new_id(t(2)), &user.id, "ci", TokenScope::Read, "d2", t(2)).await.unwrap();
     let all = s.api_tokens_of(&user.id).await.unwrap();
     assert_eq!(all.len(), 2);
     assert_eq!(all[0], tok);
     assert_eq!(all[1].scope, TokenScope::Read);
-    let dup = s
-        .create_api_token(
-            new_id(t(3)),
-            &user.id,
-            "again",
-            TokenScope::Read,
-            "d1",
-            t(3),
-        )
-        .await;
+    let dup = s.create_api_token(new_id(t(3)), &user.id, "again", TokenScope::Read, "d1", t(3)).await;
     assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
-    let orphan = s
-        .create_api_token(
-            new_id(t(3)),
-            &new_id(t(3)),
-            "x",
-            TokenScope::Read,
-            "d3",
-            t(3),
-        )
-        .await;
+    let orphan = s.create_api_token(new_id(t(3)), &new_id(t(3)), "x", TokenScope::Read, "d3", t(3)).await;
     assert!(matches!(orphan, Err(StoreError::Conflict(_))), "{orphan:?}");
 }
 
 fn job(kind: &str, run_at: Timestamp, max_attempts: u32) -> NewJob {
-    NewJob {
-        id: new_id(run_at),
-        kind: kind.into(),
-        payload: "{}".into(),
-        run_at,
-        max_attempts,
-    }
+    NewJob { id: new_id(run_at), kind: kind.into(), payload: "{}".into(), run_at, max_attempts }
 }
 
 async fn jobs_are_claimed_retried_and_finished(db: &TestDb) {
@@ -350,56 +172,26 @@ async fn jobs_are_claimed_retried_and_finished(db: &TestDb) {
     assert_eq!(s.job_counts().await.unwrap(), [2, 0, 0, 0]);
 
     let c = s.claim_job("w1", t(1), t(61)).await.unwrap().unwrap();
-    assert_eq!(
-        (c.id.clone(), c.kind.as_str(), c.attempts, c.max_attempts),
-        (now.id.clone(), "now", 1, 2)
-    );
-    assert_eq!(
-        s.claim_job("w1", t(1), t(61)).await.unwrap(),
-        None,
-        "the other job is not due"
-    );
+    assert_eq!((c.id.clone(), c.kind.as_str(), c.attempts, c.max_attempts), (now.id.clone(), "now", 1, 2));
+    assert_eq!(s.claim_job("w1", t(1), t(61)).await.unwrap(), None, "the other job is not due");
     // Only the holder may finish it.
-    assert!(matches!(
-        s.complete_job(&c.id, "w2", t(2)).await,
-        Err(StoreError::NotFound)
-    ));
-    s.fail_job(&c.id, "w1", "smtp: connection refused", Some(t(20)), t(2))
-        .await
-        .unwrap();
+    assert!(matches!(s.complete_job(&c.id, "w2", t(2)).await, Err(StoreError::NotFound)));
+    s.fail_job(&c.id, "w1", "smtp: connection refused", Some(t(20)), t(2)).await.unwrap();
     let rec = s.job(&c.id).await.unwrap().unwrap();
-    assert_eq!(
-        (rec.state, rec.attempts, rec.run_at),
-        (JobState::Queued, 1, t(20))
-    );
+    assert_eq!((rec.state, rec.attempts, rec.run_at), (JobState::Queued, 1, t(20)));
     assert_eq!(rec.last_error.as_deref(), Some("smtp: connection refused"));
-    assert_eq!(
-        s.claim_job("w1", t(19), t(79)).await.unwrap(),
-        None,
-        "retry waits for its time"
-    );
+    assert_eq!(s.claim_job("w1", t(19), t(79)).await.unwrap(), None, "retry waits for its time");
 
     let c2 = s.claim_job("w2", t(20), t(80)).await.unwrap().unwrap();
     assert_eq!((c2.id.clone(), c2.attempts), (now.id.clone(), 2));
-    s.fail_job(&c2.id, "w2", "smtp: still refused", None, t(21))
-        .await
-        .unwrap();
-    assert_eq!(
-        s.job(&c2.id).await.unwrap().unwrap().state,
-        JobState::Failed
-    );
+    s.fail_job(&c2.id, "w2", "smtp: still refused", None, t(21)).await.unwrap();
+    assert_eq!(s.job(&c2.id).await.unwrap().unwrap().state, JobState::Failed);
 
     let c3 = s.claim_job("w1", t(50), t(110)).await.unwrap().unwrap();
     assert_eq!(c3.id, later.id);
     assert_eq!(s.job_counts().await.unwrap(), [0, 1, 0, 1]);
     s.complete_job(&c3.id, "w1", t(51)).await.unwrap();
-    assert!(
-        matches!(
-            s.complete_job(&c3.id, "w1", t(52)).await,
-            Err(StoreError::NotFound)
-        ),
-        "done only once"
-    );
+    assert!(matches!(s.complete_job(&c3.id, "w1", t(52)).await, Err(StoreError::NotFound)), "done only once");
     assert_eq!(s.job(&c3.id).await.unwrap().unwrap().state, JobState::Done);
     assert_eq!(s.job_counts().await.unwrap(), [0, 0, 1, 1]);
     assert_eq!(s.job(&new_id(t(0))).await.unwrap(), None);
@@ -423,39 +215,24 @@ async fn two_workers_never_run_the_same_job(db: &TestDb) {
     const JOBS: usize = 150;
     let s = store(db);
     for i in 0..JOBS {
-        s.enqueue_job(job("count", t(i as i64 % 7), 3), t(0))
-            .await
-            .unwrap();
+        s.enqueue_job(job("count", t(i as i64 % 7), 3), t(0)).await.unwrap();
     }
     let second: DynStore = match db.engine() {
-        Engine::Sqlite => Arc::new(
-            kiteline_store::sqlite::SqliteStore::open(std::path::Path::new(&db.location))
-                .await
-                .unwrap(),
-        ),
+        Engine::Sqlite => {
+            Arc::new(kiteline_store::sqlite::SqliteStore::open(std::path::Path::new(&db.location)).await.unwrap())
+        }
         Engine::Postgres => Arc::new(
-            kiteline_store::postgres::PgStore::connect(&testing::pg_url(), 4, Some(&db.location))
-                .await
-                .unwrap(),
+            kiteline_store::postgres::PgStore::connect(&testing::pg_url(), 4, Some(&db.location)).await.unwrap(),
         ),
     };
     let runs: Arc<Mutex<HashMap<Id, Vec<&'static str>>>> = Arc::default();
     let mut workers = Vec::new();
-    for (name, st) in [
-        ("w-a", s.clone()),
-        ("w-b", second),
-        ("w-c", s.clone()),
-        ("w-d", s.clone()),
-    ] {
+    for (name, st) in [("w-a", s.clone()), ("w-b", second), ("w-c", s.clone()), ("w-d", s.clone())] {
         let runs = runs.clone();
         workers.push(tokio::spawn(async move {
             let mut mine = 0;
             while let Some(j) = st.claim_job(name, t(10), t(1000)).await.unwrap() {
-                runs.lock()
-                    .unwrap()
-                    .entry(j.id.clone())
-                    .or_default()
-                    .push(name);
+                runs.lock().unwrap().entry(j.id.clone()).or_default().push(name);
                 tokio::task::yield_now().await;
                 st.complete_job(&j.id, name, t(11)).await.unwrap();
                 mine += 1;
@@ -467,7 +244,7 @@ async fn two_workers_never_run_the_same_job(db: &TestDb) {
     for w in workers {
         per_worker.push(w.await.unwrap());
     }
-    let runs = runs.lock().unwrap();
+    let runs = std::mem::take(&mut *runs.lock().unwrap());
     assert_eq!(runs.len(), JOBS, "every job ran");
     let twice: Vec<_> = runs.iter().filter(|(_, w)| w.len() > 1).collect();
     assert!(twice.is_empty(), "jobs run more than once: {twice:?}");
@@ -478,13 +255,8 @@ async fn two_workers_never_run_the_same_job(db: &TestDb) {
 async fn mail_is_queued_with_its_job_and_its_body_dropped_when_sent(db: &TestDb) {
     let s = store(db);
     let (mail, job_id) = (new_id(t(0)), new_id(t(0)));
-    s.enqueue_mail(mail.clone(), b"sealed bytes", job_id.clone(), t(0))
-        .await
-        .unwrap();
-    assert_eq!(
-        s.queued_mail(&mail).await.unwrap().as_deref(),
-        Some(&b"sealed bytes"[..])
-    );
+    s.enqueue_mail(mail.clone(), b"sealed bytes", job_id.clone(), t(0)).await.unwrap();
+    assert_eq!(s.queued_mail(&mail).await.unwrap().as_deref(), Some(&b"sealed bytes"[..]));
     let claimed = s.claim_job("w", t(0), t(60)).await.unwrap().unwrap();
     assert_eq!(claimed.id, job_id);
     assert_eq!(claimed.kind, kiteline_store::SEND_MAIL_JOB);
@@ -493,18 +265,12 @@ async fn mail_is_queued_with_its_job_and_its_body_dropped_when_sent(db: &TestDb)
     assert_eq!(s.queued_mail(&mail).await.unwrap(), None);
 
     let other = new_id(t(2));
-    s.enqueue_mail(other.clone(), b"x", new_id(t(2)), t(2))
-        .await
-        .unwrap();
+    s.enqueue_mail(other.clone(), b"x", new_id(t(2)), t(2)).await.unwrap();
     s.mark_mail_failed(&other).await.unwrap();
     assert_eq!(s.queued_mail(&other).await.unwrap(), None);
     // A duplicate job id rolls back the outbox row too.
     let again = new_id(t(3));
-    assert!(
-        s.enqueue_mail(again.clone(), b"y", job_id, t(3))
-            .await
-            .is_err()
-    );
+    assert!(s.enqueue_mail(again.clone(), b"y", job_id, t(3)).await.is_err());
     assert_eq!(s.queued_mail(&again).await.unwrap(), None);
 }
 
@@ -515,11 +281,7 @@ async fn vault_creates_one_data_key_and_survives_kek_rotation(db: &TestDb) {
     let blind = SecretKey::from_bytes([8; 32]);
     let v1 = Vault::load(&*s, &keks, blind.clone(), t(0)).await.unwrap();
     let v1b = Vault::load(&*s, &keks, blind.clone(), t(0)).await.unwrap();
-    assert_eq!(
-        s.data_keys().await.unwrap().len(),
-        1,
-        "a second load reuses the key"
-    );
+    assert_eq!(s.data_keys().await.unwrap().len(), 1, "a second load reuses the key");
     let ctx = FieldContext::new("people", "name", "row-1");
     let sealed = v1.seal(ctx, b"Maria Lopez");
     assert_eq!(v1b.open(ctx, &sealed).unwrap(), b"Maria Lopez");
@@ -529,50 +291,30 @@ async fn vault_creates_one_data_key_and_survives_kek_rotation(db: &TestDb) {
     Vault::load(&*s, &keks, blind.clone(), t(1)).await.unwrap();
     let mut only_new = KekRing::new();
     only_new.insert(2, SecretKey::from_bytes([9; 32]));
-    let v2 = Vault::load(&*s, &only_new, blind.clone(), t(2))
-        .await
-        .unwrap();
+    let v2 = Vault::load(&*s, &only_new, blind.clone(), t(2)).await.unwrap();
     assert_eq!(v2.open(ctx, &sealed).unwrap(), b"Maria Lopez");
 
     // The wrong key file is refused clearly.
     let mut wrong = KekRing::new();
     wrong.insert(2, SecretKey::from_bytes([1; 32]));
-    assert!(matches!(
-        Vault::load(&*s, &wrong, blind, t(3)).await,
-        Err(VaultError::Unwrap { version: 1, .. })
-    ));
+    assert!(matches!(Vault::load(&*s, &wrong, blind, t(3)).await, Err(VaultError::Unwrap { version: 1, .. })));
 }
 
 async fn backup_is_sqlite_only(db: &TestDb) {
     let s = store(db);
-    s.create_user(new_user("ana@example.org", Role::Admin), new_id(t(0)), t(0))
-        .await
-        .unwrap();
+    s.create_user(new_user("ana@example.org", Role::Admin), new_id(t(0)), t(0)).await.unwrap();
     let dir = testing::TempDir::new("kiteline-backup");
     let out = dir.path().join("copy.db");
     match db.engine() {
         Engine::Sqlite => {
             s.backup_to(&out).await.unwrap();
-            let copy = kiteline_store::sqlite::SqliteStore::open(&out)
-                .await
-                .unwrap();
+            let copy = kiteline_store::sqlite::SqliteStore::open(&out).await.unwrap();
             use kiteline_store::Store;
             assert!(copy.migrate().await.unwrap().is_empty());
-            assert!(
-                copy.user_by_email(&EmailAddress::parse("ana@example.org").unwrap())
-                    .await
-                    .unwrap()
-                    .is_some()
-            );
+            assert!(copy.user_by_email(&EmailAddress::parse("ana@example.org").unwrap()).await.unwrap().is_some());
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(
-                std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
-            assert!(
-                matches!(s.backup_to(&out).await, Err(StoreError::Conflict(_))),
-                "never overwrites"
-            );
+            assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+            assert!(matches!(s.backup_to(&out).await, Err(StoreError::Conflict(_))), "never overwrites");
         }
         Engine::Postgres => {
             let err = s.backup_to(&out).await.unwrap_err();
@@ -586,46 +328,30 @@ async fn backup_is_sqlite_only(db: &TestDb) {
 async fn a_database_newer_than_the_binary_or_an_edited_migration_is_refused() {
     for db in testing::each_engine().await {
         let s = store(&db);
-        raw_exec(&db, "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (999, 'future', 'x', 'now')").await;
-        let err = s.migrate().await.unwrap_err();
-        assert!(
-            err.to_string().contains("newer than this binary"),
-            "{:?}: {err}",
-            db.engine()
-        );
-        raw_exec(&db, "DELETE FROM schema_migrations WHERE version = 999").await;
-        s.migrate().await.unwrap();
-
         raw_exec(
             &db,
-            "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1",
+            "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (999, 'future', 'x', 'now')",
         )
         .await;
         let err = s.migrate().await.unwrap_err();
-        assert!(
-            err.to_string().contains("changed after it was applied"),
-            "{:?}: {err}",
-            db.engine()
-        );
+        assert!(err.to_string().contains("newer than this binary"), "{:?}: {err}", db.engine());
+        raw_exec(&db, "DELETE FROM schema_migrations WHERE version = 999").await;
+        s.migrate().await.unwrap();
+
+        raw_exec(&db, "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1").await;
+        let err = s.migrate().await.unwrap_err();
+        assert!(err.to_string().contains("changed after it was applied"), "{:?}: {err}", db.engine());
     }
 }
 
 /// Runs SQL on the test database through a connection of its own.
 async fn raw_exec(db: &TestDb, sql: &str) {
     match db.engine() {
-        Engine::Sqlite => rusqlite::Connection::open(&db.location)
-            .unwrap()
-            .execute_batch(sql)
-            .unwrap(),
+        Engine::Sqlite => rusqlite::Connection::open(&db.location).unwrap().execute_batch(sql).unwrap(),
         Engine::Postgres => {
-            let (client, conn) = tokio_postgres::connect(&testing::pg_url(), tokio_postgres::NoTls)
-                .await
-                .unwrap();
+            let (client, conn) = tokio_postgres::connect(&testing::pg_url(), tokio_postgres::NoTls).await.unwrap();
             tokio::spawn(conn);
-            client
-                .batch_execute(&format!("SET search_path TO {}; {sql}", db.location))
-                .await
-                .unwrap();
+            client.batch_execute(&format!("SET search_path TO {}; {sql}", db.location)).await.unwrap();
         }
     }
 }

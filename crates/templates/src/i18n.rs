@@ -59,10 +59,8 @@ impl Lang {
     }
 }
 
-const SOURCES: [(Lang, &str); 2] = [
-    (Lang::En, include_str!("../locales/en/kiteline.ftl")),
-    (Lang::Es, include_str!("../locales/es/kiteline.ftl")),
-];
+const SOURCES: [(Lang, &str); 2] =
+    [(Lang::En, include_str!("../locales/en/kiteline.ftl")), (Lang::Es, include_str!("../locales/es/kiteline.ftl"))];
 
 fn bundles() -> &'static [FluentBundle<FluentResource>; 2] {
     static BUNDLES: OnceLock<[FluentBundle<FluentResource>; 2]> = OnceLock::new();
@@ -71,15 +69,12 @@ fn bundles() -> &'static [FluentBundle<FluentResource>; 2] {
 
 fn build_bundle(lang: Lang, source: &str) -> FluentBundle<FluentResource> {
     let id: LanguageIdentifier = lang.code().parse().expect("static language tag parses");
-    let resource = FluentResource::try_new(source.to_owned())
-        .expect("bundled .ftl files parse (checked by tests)");
+    let resource = FluentResource::try_new(source.to_owned()).expect("bundled .ftl files parse (checked by tests)");
     let mut bundle = FluentBundle::new_concurrent(vec![id]);
     // No Unicode isolation marks: both languages are left-to-right, and the
     // marks would end up inside e-mail subjects and form values.
     bundle.set_use_isolating(false);
-    bundle
-        .add_resource(resource)
-        .expect("no duplicate message ids (checked by tests)");
+    bundle.add_resource(resource).expect("no duplicate message ids (checked by tests)");
     bundle
 }
 
@@ -117,9 +112,7 @@ impl Tr {
             return id.to_owned();
         };
         let mut errors = Vec::new();
-        bundle
-            .format_pattern(pattern, args, &mut errors)
-            .into_owned()
+        bundle.format_pattern(pattern, args, &mut errors).into_owned()
     }
 }
 
@@ -158,10 +151,7 @@ mod tests {
         let (en, es) = (message_ids(Lang::En), message_ids(Lang::Es));
         let missing_es: Vec<_> = en.iter().filter(|i| !es.contains(i)).collect();
         let missing_en: Vec<_> = es.iter().filter(|i| !en.contains(i)).collect();
-        assert!(
-            missing_es.is_empty() && missing_en.is_empty(),
-            "es lacks {missing_es:?}; en lacks {missing_en:?}"
-        );
+        assert!(missing_es.is_empty() && missing_en.is_empty(), "es lacks {missing_es:?}; en lacks {missing_en:?}");
     }
 
     #[test]
@@ -178,16 +168,9 @@ mod tests {
             include_str!("mail.rs"),
         ];
         for src in sources {
-            for chunk in src
-                .split(".t(\"")
-                .skip(1)
-                .chain(src.split(".t_with(\"").skip(1))
-            {
+            for chunk in src.split(".t(\"").skip(1).chain(src.split(".t_with(\"").skip(1)) {
                 let id = chunk.split('"').next().unwrap();
-                assert!(
-                    en.contains(&id.to_owned()),
-                    "message {id:?} is used but not defined"
-                );
+                assert!(en.contains(&id.to_owned()), "message {id:?} is used but not defined");
             }
         }
     }
@@ -209,10 +192,7 @@ mod tests {
         let es = Tr::new(Lang::Es);
         assert_eq!(es.t("site-name"), "Kiteline");
         let s = es.t_with("setup-done-text", &[("email", "ana@example.org")]);
-        assert!(
-            s.contains("ana@example.org") && !s.contains('\u{2068}'),
-            "{s:?}"
-        );
+        assert!(s.contains("ana@example.org") && !s.contains('\u{2068}'), "{s:?}");
         assert_eq!(Tr::new(Lang::En).t("no-such-message"), "no-such-message");
     }
 }

@@ -38,14 +38,15 @@ pub fn render(lang: Lang, to_name: &str, kind: &MailKind, site: &str) -> Rendere
         MailKind::Test => (tr.t("mail-test-subject"), tr.t("mail-test-body")),
         MailKind::SetPassword { link, hours } => (
             tr.t("mail-set-password-subject"),
-            tr.t_with(
-                "mail-set-password-body",
-                &[("link", link), ("hours", &hours.to_string())],
-            ),
+            tr.t_with("mail-set-password-body", &[("link", link), ("hours", &hours.to_string())]),
         ),
     };
     let text = MailText {
-        greeting: &tr.t_with("mail-greeting", &[("name", to_name)]),
+        greeting: &if to_name.trim().is_empty() {
+            tr.t("mail-greeting-anonymous")
+        } else {
+            tr.t_with("mail-greeting", &[("name", to_name)])
+        },
         body: &body,
         signoff: &tr.t("mail-signoff"),
         site,
@@ -68,18 +69,13 @@ mod tests {
         let es = render(
             Lang::Es,
             "Ana",
-            &MailKind::SetPassword {
-                link: "https://x.org/p/abc?d=1&e=2".into(),
-                hours: 72,
-            },
+            &MailKind::SetPassword { link: "https://x.org/p/abc?d=1&e=2".into(), hours: 72 },
             "Kiteline",
         );
         assert_eq!(es.subject, "Crea tu contraseña de Kiteline");
-        assert!(
-            es.text.contains("https://x.org/p/abc?d=1&e=2") && es.text.contains("72 horas"),
-            "{}",
-            es.text
-        );
+        assert!(es.text.contains("https://x.org/p/abc?d=1&e=2") && es.text.contains("72 horas"), "{}", es.text);
         assert!(es.text.starts_with("Hola Ana:"));
+        assert!(render(Lang::Es, " ", &MailKind::Test, "K").text.starts_with("Hola:\n"));
+        assert!(render(Lang::En, "", &MailKind::Test, "K").text.starts_with("Hello,\n"));
     }
 }

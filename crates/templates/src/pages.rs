@@ -70,12 +70,7 @@ impl SetPasswordPage {
 impl MessagePage {
     /// A page for a message id pair `<key>-title` / `<key>-text`.
     pub fn from_key(tr: Tr, path: String, key: &str) -> MessagePage {
-        MessagePage {
-            tr,
-            path,
-            title: tr.t(&format!("{key}-title")),
-            text: tr.t(&format!("{key}-text")),
-        }
+        MessagePage { tr, path, title: tr.t(&format!("{key}-title")), text: tr.t(&format!("{key}-text")) }
     }
 }
 
@@ -88,12 +83,7 @@ mod tests {
     fn pages_render_escaped_in_both_languages() {
         for lang in Lang::ALL {
             let tr = Tr::new(lang);
-            let html = HomePage {
-                tr,
-                path: "/".into(),
-            }
-            .render()
-            .unwrap();
+            let html = HomePage { tr, path: "/".into() }.render().unwrap();
             assert!(html.contains(&format!("<html lang=\"{}\">", lang.code())));
             assert!(html.contains(&tr.t("home-title")));
             let page = SetupPage {
@@ -102,10 +92,7 @@ mod tests {
                 action: "/setup/x".into(),
                 name: "<script>alert(1)</script>".into(),
                 email: String::new(),
-                errors: vec![FieldError {
-                    field: "email",
-                    message: tr.t("error-email-invalid"),
-                }],
+                errors: vec![FieldError { field: "email", message: tr.t("error-email-invalid") }],
             };
             let html = page.render().unwrap();
             assert!(!html.contains("<script>"), "input is escaped");
@@ -116,12 +103,7 @@ mod tests {
 
     #[test]
     fn no_page_refers_to_another_origin() {
-        let html = HomePage {
-            tr: Tr::new(Lang::En),
-            path: "/".into(),
-        }
-        .render()
-        .unwrap();
+        let html = HomePage { tr: Tr::new(Lang::En), path: "/".into() }.render().unwrap();
         for needle in ["http://", "https://", "//cdn", "<script"] {
             assert!(!html.contains(needle), "home page contains {needle}");
         }

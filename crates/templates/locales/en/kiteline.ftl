@@ -53,6 +53,7 @@ bad-request-title = This request could not be understood
 bad-request-text = Please go back and try again.
 
 mail-greeting = Hello { $name },
+mail-greeting-anonymous = Hello,
 mail-signoff = In solidarity,
 mail-footer = You received this message from { $site } because of your role in it. If it is unexpected, you can ignore it.
 mail-test-subject = Kiteline test message

@@ -52,6 +52,7 @@ bad-request-title = No se pudo entender esta solicitud
 bad-request-text = Regresa e inténtalo de nuevo.
 
 mail-greeting = Hola { $name }:
+mail-greeting-anonymous = Hola:
 mail-signoff = En solidaridad,
 mail-footer = Recibiste este mensaje de { $site } por tu papel en la organización. Si no lo esperabas, puedes ignorarlo.
 mail-test-subject = Mensaje de prueba de Kiteline

@@ -1,0 +1,318 @@
+//! The command line. Exit status: 0 success, 1 failure while running,
+//! 2 bad usage or configuration.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use jiff::{SignedDuration, Timestamp};
+use kiteline_core::{EmailAddress, Role};
+use kiteline_store::{LinkPurpose, NewUser, StoreError, TokenScope, new_id};
+use kiteline_templates::Lang;
+
+use crate::config::{self, Config, LogFormat, Source};
+use crate::serve;
+
+fn command() -> Command {
+    let email = || Arg::new("email").long("email").value_name("E").required(true).help("the user's e-mail address");
+    Command::new("kiteline")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Kiteline: phone line, campaigns and fundraising for prisoner-solidarity organizations")
+        .arg(
+            Arg::new("config")
+                .long("config")
+                .value_name("FILE")
+                .global(true)
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("TOML file with settings (environment variables override it); also KITELINE_CONFIG"),
+        )
+        .subcommand_required(true)
+        .subcommand(
+            Command::new("serve")
+                .about("Serve the web application (and run the job worker unless KITELINE_WORKER=off)"),
+        )
+        .subcommand(Command::new("migrate").about("Apply pending database migrations and exit"))
+        .subcommand(
+            Command::new("worker")
+                .about("Run only the job worker (mail and other background jobs)")
+                .arg(Arg::new("once").long("once").action(ArgAction::SetTrue).help("run every due job, then exit")),
+        )
+        .subcommand(
+            Command::new("user").subcommand_required(true).about("Manage accounts").subcommand(
+                Command::new("add")
+                    .about("Create an account and print a single-use link to set its password")
+                    .arg(email())
+                    .arg(Arg::new("name").long("name").value_name("N").required(true).help("the user's name"))
+                    .arg(Arg::new("role").long("role").value_name("ROLE").required(true).value_parser([
+                        "admin",
+                        "coordinator",
+                        "volunteer",
+                    ]))
+                    .arg(
+                        Arg::new("lang").long("lang").value_name("LANG").default_value("en").value_parser(["en", "es"]),
+                    ),
+            ),
+        )
+        .subcommand(
+            Command::new("token").subcommand_required(true).about("Manage API tokens").subcommand(
+                Command::new("create")
+                    .about("Create an API token for a user and print it once")
+                    .arg(email())
+                    .arg(Arg::new("name").long("name").value_name("LABEL").required(true).help("what the token is for"))
+                    .arg(
+                        Arg::new("scope")
+                            .long("scope")
+                            .value_name("SCOPE")
+                            .default_value("read")
+                            .value_parser(["read", "write", "admin"]),
+                    ),
+            ),
+        )
+        .subcommand(
+            Command::new("backup").about("Write a consistent copy of the SQLite database while it is in use").arg(
+                Arg::new("out")
+                    .long("out")
+                    .value_name("FILE")
+                    .required(true)
+                    .value_parser(clap::value_parser!(PathBuf)),
+            ),
+        )
+        .subcommand(
+            Command::new("config").subcommand_required(true).about("Inspect configuration").subcommand(
+                Command::new("check")
+                    .about("Validate the configuration and print the effective settings, secrets redacted"),
+            ),
+        )
+        .subcommand(
+            Command::new("mail").subcommand_required(true).about("Mail tools").subcommand(
+                Command::new("test")
+                    .about("Queue a test message (the worker sends it)")
+                    .arg(Arg::new("to").long("to").value_name("E").required(true))
+                    .arg(
+                        Arg::new("lang").long("lang").value_name("LANG").default_value("en").value_parser(["en", "es"]),
+                    ),
+            ),
+        )
+}
+
+/// An error that ends the command, with its exit status.
+pub struct Fail {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Fail {
+    pub fn usage(message: impl Into<String>) -> Fail {
+        Fail { code: 2, message: message.into() }
+    }
+    pub fn run(message: impl Into<String>) -> Fail {
+        Fail { code: 1, message: message.into() }
+    }
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        Fail::run(e.to_string())
+    }
+}
+
+pub fn main() -> ExitCode {
+    let matches = match command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(&matches) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn load_config(matches: &ArgMatches) -> Result<Config, Fail> {
+    let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("KITELINE_")).collect();
+    let file = matches
+        .get_one::<PathBuf>("config")
+        .cloned()
+        .or_else(|| env.iter().find(|(k, _)| k == "KITELINE_CONFIG").map(|(_, v)| PathBuf::from(v)));
+    config::load(file.as_deref(), &env).map_err(|e| Fail::usage(e.to_string()))
+}
+
+fn init_logging(config: &Config, default_quiet: bool) {
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::prelude::*;
+    let filter: Targets = if default_quiet && config.sources.get("KITELINE_LOG") == Some(&Source::Default) {
+        "warn".parse().expect("static filter")
+    } else {
+        config.log.parse().expect("validated with the configuration")
+    };
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(true);
+    let registry = tracing_subscriber::registry().with(filter);
+    match config.log_format {
+        LogFormat::Json => registry.with(fmt.json().flatten_event(true)).init(),
+        LogFormat::Text => registry.with(fmt.with_ansi(false)).init(),
+    }
+    for name in &config.unknown_env {
+        tracing::warn!(variable = %name, "unknown KITELINE_ setting ignored (a typo?)");
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Fail> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Fail::run(format!("cannot start the runtime: {e}")))
+}
+
+fn run(matches: &ArgMatches) -> Result<(), Fail> {
+    let config = load_config(matches)?;
+    let (name, sub) = matches.subcommand().expect("a subcommand is required");
+    let long_running = matches!(name, "serve" | "worker");
+    if name != "config" {
+        init_logging(&config, !long_running);
+    }
+    match (name, sub.subcommand()) {
+        ("config", Some(("check", _))) => config_check(&config),
+        ("serve", _) => runtime()?.block_on(serve::serve(config)),
+        ("worker", _) => runtime()?.block_on(serve::worker_only(config, sub.get_flag("once"))),
+        ("migrate", _) => runtime()?.block_on(async {
+            let app = serve::open(&config).await?;
+            println!("migrations are up to date ({})", app.store.engine().as_str());
+            Ok(())
+        }),
+        ("user", Some(("add", args))) => runtime()?.block_on(user_add(&config, args)),
+        ("token", Some(("create", args))) => runtime()?.block_on(token_create(&config, args)),
+        ("backup", _) => runtime()?.block_on(backup(&config, sub.get_one::<PathBuf>("out").expect("required"))),
+        ("mail", Some(("test", args))) => runtime()?.block_on(mail_test(&config, args)),
+        _ => Err(Fail::usage("unknown command; see kiteline --help")),
+    }
+}
+
+fn config_check(config: &Config) -> Result<(), Fail> {
+    println!("configuration is valid\n");
+    for (name, value, source) in config.effective() {
+        let source = match source {
+            Source::Default => "default",
+            Source::File => "file",
+            Source::Env => "environment",
+        };
+        println!("{name:<34} {value}  ({source})");
+    }
+    for name in &config.unknown_env {
+        println!("\nwarning: {name} is not a Kiteline setting (a typo?)");
+    }
+    Ok(())
+}
+
+fn arg<'a>(args: &'a ArgMatches, name: &str) -> &'a str {
+    args.get_one::<String>(name).map(String::as_str).unwrap_or_default()
+}
+
+async fn user_add(config: &Config, args: &ArgMatches) -> Result<(), Fail> {
+    let email = EmailAddress::parse(arg(args, "email")).ok_or_else(|| Fail::usage("--email: not an e-mail address"))?;
+    let name = arg(args, "name").trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(Fail::usage("--name: must be 1 to 200 characters on one line"));
+    }
+    let role = Role::parse(arg(args, "role")).ok_or_else(|| Fail::usage("--role: admin, coordinator or volunteer"))?;
+    let app = serve::open(config).await?;
+    let now = Timestamp::now();
+    let user = NewUser { email, name: name.to_owned(), role, locale: arg(args, "lang").to_owned() };
+    let user = match app.store.create_user(user, new_id(now), now).await {
+        Ok(u) => u,
+        Err(StoreError::Conflict(_)) => {
+            return Err(Fail::usage("--email: an account with this address already exists"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (token, digest) = kiteline_web::tokens::generate();
+    let hours = kiteline_web::tokens::SET_PASSWORD_LINK_HOURS;
+    app.store
+        .create_link(
+            new_id(now),
+            LinkPurpose::SetPassword,
+            Some(&user.id),
+            &digest,
+            now + SignedDuration::from_hours(hours),
+            now,
+        )
+        .await?;
+    println!("created {} account {} for {}", user.role, user.id, user.email);
+    println!("single-use link to set the password (valid {hours} hours):");
+    println!("{}/password/{token}", config.public_url);
+    Ok(())
+}
+
+async fn token_create(config: &Config, args: &ArgMatches) -> Result<(), Fail> {
+    let email = EmailAddress::parse(arg(args, "email")).ok_or_else(|| Fail::usage("--email: not an e-mail address"))?;
+    let label = arg(args, "name").trim();
+    if label.is_empty() || label.chars().count() > 100 || label.chars().any(char::is_control) {
+        return Err(Fail::usage("--name: must be 1 to 100 characters on one line"));
+    }
+    let scope = TokenScope::parse(arg(args, "scope")).ok_or_else(|| Fail::usage("--scope: read, write or admin"))?;
+    let app = serve::open(config).await?;
+    let user =
+        app.store.user_by_email(&email).await?.ok_or_else(|| Fail::usage("--email: no account has this address"))?;
+    if user.disabled_at.is_some() {
+        return Err(Fail::usage("--email: this account is disabled"));
+    }
+    let (secret, _) = kiteline_web::tokens::generate();
+    let token = format!("kl_{secret}");
+    let now = Timestamp::now();
+    let digest = kiteline_core::crypto::token_digest(&token);
+    let created = app.store.create_api_token(new_id(now), &user.id, label, scope, &digest, now).await?;
+    println!("created {} token {} ({:?}) for {}", scope.as_str(), created.id, created.label, user.email);
+    println!("it is shown only now; store it somewhere safe:");
+    println!("{token}");
+    Ok(())
+}
+
+async fn backup(config: &Config, out: &std::path::Path) -> Result<(), Fail> {
+    if !config.is_sqlite() {
+        return Err(Fail::run(
+            "kiteline backup copies SQLite databases only; back up PostgreSQL with pg_dump \
+             (for example: pg_dump --format=custom --file=kiteline.dump \"$KITELINE_DATABASE_URL\")",
+        ));
+    }
+    let app = serve::open(config).await?;
+    app.store.backup_to(out).await.map_err(|e| match e {
+        StoreError::Conflict(_) => Fail::usage(format!("--out: {} already exists; choose a new file", out.display())),
+        other => Fail::run(other.to_string()),
+    })?;
+    println!("wrote a consistent copy of the database to {}", out.display());
+    println!("it does not include the key file ({}); back that up separately", config.key_file.display());
+    Ok(())
+}
+
+async fn mail_test(config: &Config, args: &ArgMatches) -> Result<(), Fail> {
+    let to = EmailAddress::parse(arg(args, "to")).ok_or_else(|| Fail::usage("--to: not an e-mail address"))?;
+    let lang = Lang::from_tag(arg(args, "lang")).unwrap_or(Lang::En);
+    let app = serve::open(config).await?;
+    let id = kiteline_web::mail::queue(
+        &*app.store,
+        &app.vault,
+        &config.site_name,
+        to.as_str(),
+        "",
+        lang,
+        &kiteline_templates::mail::MailKind::Test,
+        Timestamp::now(),
+    )
+    .await
+    .map_err(|e| Fail::run(e.to_string()))?;
+    println!("queued test message {id}; a running server or `kiteline worker` sends it");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::command().debug_assert();
+    }
+}

@@ -1,0 +1,188 @@
+//! Start-up and shutdown: open everything in order, serve, and on SIGTERM or
+//! Ctrl-C stop accepting, let in-flight requests and the current job finish
+//! (up to `KITELINE_SHUTDOWN_GRACE_SECONDS`), then exit.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use kiteline_integrations::mail::{FileTransport, MailTransport, SmtpTransport};
+use kiteline_store::vault::Vault;
+use kiteline_store::{DynStore, LinkPurpose, new_id};
+use kiteline_web::{AppState, WebConfig};
+use tokio::sync::watch;
+
+use crate::cli::Fail;
+use crate::config::Config;
+use crate::keyfile;
+use crate::worker::Worker;
+
+/// The opened store and keys.
+pub struct App {
+    pub store: DynStore,
+    pub vault: Vault,
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), Fail> {
+    if dir.as_os_str().is_empty() || dir.exists() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir).map_err(|e| Fail::run(format!("cannot create {}: {e}", dir.display())))
+}
+
+/// Opens the key file (creating it on first run), the database (creating and
+/// migrating it), and the data keys.
+pub async fn open(config: &Config) -> Result<App, Fail> {
+    if let Some(path) = kiteline_store::sqlite_path(&config.database_url) {
+        create_private_dir(Path::new(path).parent().unwrap_or(Path::new("")))?;
+    }
+    create_private_dir(config.key_file.parent().unwrap_or(Path::new("")))?;
+    let (keys, created) = keyfile::load_or_create(&config.key_file).map_err(Fail::usage)?;
+    if created {
+        tracing::warn!(path = %config.key_file.display(), "created a new key file; back it up apart from the database");
+    }
+    let store = kiteline_store::open(&config.database_url, config.db_pool_size)
+        .await
+        .map_err(|e| Fail::run(format!("database: {e}")))?;
+    let vault =
+        Vault::load(&*store, &keys.keks, keys.blind, Timestamp::now()).await.map_err(|e| Fail::run(e.to_string()))?;
+    Ok(App { store, vault })
+}
+
+fn transport(config: &Config) -> Result<Arc<dyn MailTransport>, Fail> {
+    let t: Arc<dyn MailTransport> = match &config.smtp_url {
+        Some(url) => {
+            Arc::new(SmtpTransport::from_url(url).map_err(|e| Fail::usage(format!("KITELINE_SMTP_URL: {e}")))?)
+        }
+        None => Arc::new(FileTransport::new(&config.data_dir.join("mail"))),
+    };
+    tracing::info!(transport = %t.describe(), "mail transport");
+    Ok(t)
+}
+
+/// With no active admin, prints a fresh single-use link that creates one.
+async fn offer_first_admin(config: &Config, app: &App) -> Result<(), Fail> {
+    if app.store.count_active_admins().await? > 0 {
+        return Ok(());
+    }
+    let now = Timestamp::now();
+    let (token, digest) = kiteline_web::tokens::generate();
+    let hours = kiteline_web::tokens::FIRST_ADMIN_LINK_HOURS;
+    app.store
+        .create_link(new_id(now), LinkPurpose::FirstAdmin, None, &digest, now + SignedDuration::from_hours(hours), now)
+        .await?;
+    println!();
+    println!("No administrator exists yet. Open this single-use link (valid {hours} hours) to create the first one:");
+    println!("  {}/setup/{token}", config.public_url);
+    println!();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+pub async fn serve(config: Config) -> Result<(), Fail> {
+    let started = std::time::Instant::now();
+    let app = open(&config).await?;
+    let transport = transport(&config)?;
+    offer_first_admin(&config, &app).await?;
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Fail::run(format!("cannot listen on {}: {e}", config.listen)))?;
+    let bound = listener.local_addr().map_err(|e| Fail::run(e.to_string()))?;
+    let state = AppState {
+        store: app.store.clone(),
+        vault: app.vault.clone(),
+        config: Arc::new(WebConfig {
+            public_url: config.public_url.clone(),
+            site_name: config.site_name.clone(),
+            mail_from: config.mail_from.clone(),
+        }),
+    };
+    let router = kiteline_web::router(state);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let worker = config.worker.then(|| {
+        let w = Worker::new(app.store.clone(), app.vault.clone(), transport, config.mail_from.clone());
+        let rx = stop_rx.clone();
+        tokio::spawn(async move { w.run(rx).await })
+    });
+
+    let mut server_stop = stop_rx.clone();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        let _ = server_stop.wait_for(|stop| *stop).await;
+    });
+    println!("listening on http://{bound}");
+    tracing::info!(
+        listen = %bound,
+        public_url = %config.public_url,
+        engine = app.store.engine().as_str(),
+        worker = config.worker,
+        startup_ms = started.elapsed().as_millis() as u64,
+        "ready"
+    );
+
+    let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    let signal_tx = stop_tx.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests and the current job");
+        let _ = signal_tx.send(true);
+    });
+    let mut grace_rx = stop_rx.clone();
+    tokio::select! {
+        r = server => r.map_err(|e| Fail::run(format!("server: {e}")))?,
+        _ = async { let _ = grace_rx.wait_for(|s| *s).await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_s = grace.as_secs(), "grace period over; closing remaining connections");
+        }
+    }
+    let _ = stop_tx.send(true);
+    if let Some(w) = worker
+        && tokio::time::timeout(grace, w).await.is_err()
+    {
+        tracing::warn!("the worker did not finish its job within the grace period");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+pub async fn worker_only(config: Config, once: bool) -> Result<(), Fail> {
+    let app = open(&config).await?;
+    let worker = Worker::new(app.store, app.vault, transport(&config)?, config.mail_from.clone());
+    if once {
+        let n = worker.run_until_idle().await?;
+        println!("ran {n} job(s)");
+        return Ok(());
+    }
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = tx.send(true);
+    });
+    worker.run(rx).await;
+    Ok(())
+}

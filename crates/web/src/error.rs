@@ -1,0 +1,62 @@
+//! The error policy, in one place.
+//!
+//! * What the visitor did wrong (a bad form, an unusable link, a missing page)
+//!   becomes a 4xx page in their language that says what to do. Such errors are
+//!   not logged as errors.
+//! * Everything else (database down, a bug) is logged once at `error` with a
+//!   short reference, and the visitor gets a 500 page with that reference and
+//!   nothing of the internals.
+//!
+//! Handlers return [`AppError`]; [`crate::middleware::error_pages`] renders the
+//! page, because only it knows the visitor's language.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// Marks a response whose body the error-page middleware must render.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorPage {
+    NotFound,
+    BadRequest,
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    #[error("bad request")]
+    BadRequest,
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<kiteline_store::StoreError> for AppError {
+    fn from(e: kiteline_store::StoreError) -> Self {
+        AppError::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, page) = match self {
+            AppError::NotFound => (StatusCode::NOT_FOUND, ErrorPage::NotFound),
+            AppError::BadRequest => (StatusCode::BAD_REQUEST, ErrorPage::BadRequest),
+            AppError::Internal(detail) => {
+                let reference = kiteline_core::crypto::hex(&kiteline_store::random_bytes::<4>());
+                tracing::error!(reference, error = %detail, "request failed");
+                let mut r = (StatusCode::INTERNAL_SERVER_ERROR, ()).into_response();
+                r.extensions_mut().insert(ErrorPage::Internal);
+                r.extensions_mut().insert(ErrorReference(reference));
+                return r;
+            }
+        };
+        let mut r = status.into_response();
+        r.extensions_mut().insert(page);
+        r
+    }
+}
+
+/// The reference logged with an internal error, shown on its page.
+#[derive(Clone, Debug)]
+pub struct ErrorReference(pub String);

@@ -1,0 +1,91 @@
+//! Middleware every response passes through: the access log, the security
+//! headers, and the rendering of error pages in the visitor's language.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use kiteline_templates::pages::MessagePage;
+use kiteline_templates::{Lang, Tr};
+
+use crate::error::{ErrorPage, ErrorReference};
+use crate::locale::lang_of;
+
+/// One line per request: method, route pattern, status, milliseconds.
+///
+/// The route *pattern* (`/setup/{token}`), never the path, so tokens and ids
+/// stay out of logs; no query, no client address, no user agent.
+pub async fn access_log(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let route =
+        req.extensions().get::<MatchedPath>().map_or_else(|| "(unmatched)".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    let status = response.status().as_u16();
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(target: "kiteline::http", %method, route, status, ms = format_args!("{ms:.1}"), "request");
+    response
+}
+
+/// The policy every response carries. `default-src 'self'` and no inline
+/// script; nothing may frame us; no referrer leaves; nothing sniffed.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; \
+     object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+pub async fn security_headers(https: bool, req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    h.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
+    h.insert("permissions-policy", HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"));
+    if https {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=63072000; includeSubDomains"));
+    }
+    // Pages are private unless a handler says otherwise (the stylesheet does).
+    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    h.insert(header::VARY, HeaderValue::from_static("Cookie, Accept-Language"));
+    response
+}
+
+/// Gives error responses a page in the visitor's language: those marked with
+/// [`ErrorPage`] by a handler, and axum's own plain-text rejections (a form
+/// that does not parse, a wrong method).
+pub async fn error_pages(req: Request, next: Next) -> Response {
+    let lang = lang_of(req.headers());
+    let response = next.run(req).await;
+    let status = response.status();
+    let marked = response.extensions().get::<ErrorPage>().copied();
+    let is_plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.to_str().is_ok_and(|v| v.starts_with("text/plain")));
+    let page = match marked {
+        Some(p) => p,
+        None if status.is_client_error() && is_plain => ErrorPage::BadRequest,
+        None if status == StatusCode::METHOD_NOT_ALLOWED => ErrorPage::BadRequest,
+        _ => return response,
+    };
+    let reference = response.extensions().get::<ErrorReference>().cloned();
+    render_error(lang, status, page, reference)
+}
+
+fn render_error(lang: Lang, status: StatusCode, page: ErrorPage, reference: Option<ErrorReference>) -> Response {
+    let tr = Tr::new(lang);
+    let key = match page {
+        ErrorPage::NotFound => "not-found",
+        ErrorPage::BadRequest => "bad-request",
+        ErrorPage::Internal => "server-error",
+    };
+    let mut message = MessagePage::from_key(tr, "/".into(), key);
+    if let Some(ErrorReference(r)) = reference {
+        message.text = format!("{} (ref {r})", message.text);
+    }
+    let body = askama::Template::render(&message).unwrap_or_else(|_| "error".into());
+    (status, Html(body)).into_response()
+}

@@ -1,0 +1,295 @@
+//! Handlers. Each parses its input into validated values first, then acts.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use jiff::Timestamp;
+use kiteline_core::{EmailAddress, PasswordProblem, Role, check_new_password};
+use kiteline_store::{LinkPurpose, NewUser, StoreError, new_id};
+use kiteline_templates::pages::{FieldError, HomePage, MessagePage, SetPasswordPage, SetupPage};
+use kiteline_templates::{Lang, Tr};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::error::AppError;
+use crate::locale::{LANG_COOKIE, Locale};
+use crate::{password, tokens};
+
+fn html(status: StatusCode, page: impl Template) -> Result<Response, AppError> {
+    let body = page.render().map_err(|e| AppError::Internal(format!("template: {e}")))?;
+    Ok((status, Html(body)).into_response())
+}
+
+pub async fn home(Locale(tr): Locale) -> Result<Response, AppError> {
+    html(StatusCode::OK, HomePage { tr, path: "/".into() })
+}
+
+pub async fn not_found() -> AppError {
+    AppError::NotFound
+}
+
+/// Liveness: the process answers. Version and engine only; no secrets.
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    let body = serde_json::json!({
+        "status": "ok",
+        "version": kiteline_templates::VERSION,
+        "engine": state.store.engine().as_str(),
+    });
+    ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
+}
+
+/// Readiness: the database answers within two seconds.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match tokio::time::timeout(std::time::Duration::from_secs(2), state.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ready"}))).into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "database unavailable"})))
+                .into_response()
+        }
+        Err(_) => {
+            tracing::warn!("readiness check timed out");
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "database timeout"})))
+                .into_response()
+        }
+    }
+}
+
+pub async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=86400")],
+        kiteline_templates::STYLESHEET,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct LanguageForm {
+    lang: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// Only same-site absolute paths, so the form cannot redirect elsewhere.
+fn safe_next(next: &str) -> &str {
+    let ok =
+        next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && !next.chars().any(char::is_control);
+    if ok { next } else { "/" }
+}
+
+/// Remembers the visitor's language choice for a year.
+pub async fn set_language(State(state): State<AppState>, Form(form): Form<LanguageForm>) -> Result<Response, AppError> {
+    let lang = Lang::from_tag(&form.lang).ok_or(AppError::BadRequest)?;
+    let secure = if state.config.is_https() { "; Secure" } else { "" };
+    let cookie = format!("{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly{secure}", lang.code());
+    let mut response = Redirect::to(safe_next(&form.next)).into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).map_err(|_| AppError::BadRequest)?);
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct SetupForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+impl std::fmt::Debug for SetupForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SetupForm(<redacted>)")
+    }
+}
+
+fn link_invalid(tr: Tr) -> Result<Response, AppError> {
+    html(StatusCode::NOT_FOUND, MessagePage::from_key(tr, "/".into(), "link-invalid"))
+}
+
+fn password_errors(tr: Tr, password: &str, confirm: &str, email: &str) -> Vec<FieldError> {
+    match check_new_password(password, confirm, email) {
+        Ok(()) => vec![],
+        Err(p) => {
+            let (field, key) = match p {
+                PasswordProblem::TooShort => ("password", "error-password-too-short"),
+                PasswordProblem::TooLong => ("password", "error-password-too-long"),
+                PasswordProblem::Mismatch => ("confirm", "error-password-mismatch"),
+                PasswordProblem::ContainsEmail => ("password", "error-password-contains-email"),
+            };
+            vec![FieldError { field, message: tr.t(key) }]
+        }
+    }
+}
+
+/// A display name: trimmed, 1–200 characters, no control characters.
+fn parse_name(tr: Tr, raw: &str, errors: &mut Vec<FieldError>) -> String {
+    let name = raw.trim();
+    if name.is_empty() {
+        errors.push(FieldError { field: "name", message: tr.t("error-name-required") });
+    } else if name.chars().count() > 200 || name.chars().any(char::is_control) {
+        errors.push(FieldError { field: "name", message: tr.t("error-name-too-long") });
+    }
+    name.to_owned()
+}
+
+async fn usable(
+    state: &AppState,
+    token: &str,
+    purpose: LinkPurpose,
+) -> Result<Option<kiteline_store::LinkToken>, AppError> {
+    if !tokens::looks_like_token(token) {
+        return Ok(None);
+    }
+    let digest = kiteline_core::crypto::token_digest(token);
+    Ok(state.store.usable_link(&digest, Timestamp::now()).await?.filter(|l| l.purpose == purpose))
+}
+
+pub async fn setup_form(
+    State(state): State<AppState>,
+    Locale(tr): Locale,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
+    if usable(&state, &token, LinkPurpose::FirstAdmin).await?.is_none() {
+        return link_invalid(tr);
+    }
+    let action = format!("/setup/{token}");
+    html(
+        StatusCode::OK,
+        SetupPage { tr, path: action.clone(), action, name: String::new(), email: String::new(), errors: vec![] },
+    )
+}
+
+pub async fn setup_submit(
+    State(state): State<AppState>,
+    Locale(tr): Locale,
+    Path(token): Path<String>,
+    Form(form): Form<SetupForm>,
+) -> Result<Response, AppError> {
+    if usable(&state, &token, LinkPurpose::FirstAdmin).await?.is_none() {
+        return link_invalid(tr);
+    }
+    let mut errors = Vec::new();
+    let name = parse_name(tr, &form.name, &mut errors);
+    let email = EmailAddress::parse(&form.email);
+    if email.is_none() {
+        errors.push(FieldError { field: "email", message: tr.t("error-email-invalid") });
+    }
+    errors.extend(password_errors(tr, &form.password, &form.confirm, form.email.trim()));
+    let action = format!("/setup/{token}");
+    let again = |errors: Vec<FieldError>| {
+        html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            SetupPage {
+                tr,
+                path: action.clone(),
+                action: action.clone(),
+                name: name.clone(),
+                email: form.email.trim().to_owned(),
+                errors,
+            },
+        )
+    };
+    let Some(email) = email.filter(|_| errors.is_empty()) else { return again(errors) };
+    let hash = password::hash(form.password).await?;
+    let now = Timestamp::now();
+    let user = NewUser { email: email.clone(), name: name.clone(), role: Role::Admin, locale: tr.lang().code().into() };
+    let digest = kiteline_core::crypto::token_digest(&token);
+    match state.store.use_first_admin_link(&digest, user, new_id(now), &hash, now).await {
+        Ok(admin) => {
+            tracing::info!(user = %admin.id, "first administrator created");
+            let text = tr.t_with("setup-done-text", &[("email", email.as_str())]);
+            html(StatusCode::OK, MessagePage { tr, path: "/".into(), title: tr.t("setup-done-title"), text })
+        }
+        Err(StoreError::NotFound) => link_invalid(tr),
+        Err(StoreError::Conflict(c)) if c == "admin exists" => {
+            let text = tr.t("error-admin-exists");
+            html(StatusCode::CONFLICT, MessagePage { tr, path: "/".into(), title: tr.t("link-invalid-title"), text })
+        }
+        Err(StoreError::Conflict(_)) => again(vec![FieldError { field: "email", message: tr.t("error-email-taken") }]),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+impl std::fmt::Debug for PasswordForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordForm(<redacted>)")
+    }
+}
+
+async fn link_user(state: &AppState, token: &str) -> Result<Option<kiteline_store::User>, AppError> {
+    let Some(link) = usable(state, token, LinkPurpose::SetPassword).await? else { return Ok(None) };
+    let Some(user_id) = link.user_id else { return Ok(None) };
+    Ok(state.store.user_by_id(&user_id).await?.filter(|u| u.disabled_at.is_none()))
+}
+
+fn password_page(tr: Tr, token: &str, email: &str, errors: Vec<FieldError>) -> SetPasswordPage {
+    let action = format!("/password/{token}");
+    SetPasswordPage {
+        tr,
+        path: action.clone(),
+        action,
+        email: email.to_owned(),
+        lead: tr.t_with("password-lead", &[("email", email)]),
+        errors,
+    }
+}
+
+pub async fn password_form(
+    State(state): State<AppState>,
+    Locale(tr): Locale,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
+    match link_user(&state, &token).await? {
+        Some(user) => html(StatusCode::OK, password_page(tr, &token, &user.email, vec![])),
+        None => link_invalid(tr),
+    }
+}
+
+pub async fn password_submit(
+    State(state): State<AppState>,
+    Locale(tr): Locale,
+    Path(token): Path<String>,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, AppError> {
+    let Some(user) = link_user(&state, &token).await? else { return link_invalid(tr) };
+    let errors = password_errors(tr, &form.password, &form.confirm, &user.email);
+    if !errors.is_empty() {
+        return html(StatusCode::UNPROCESSABLE_ENTITY, password_page(tr, &token, &user.email, errors));
+    }
+    let hash = password::hash(form.password).await?;
+    let digest = kiteline_core::crypto::token_digest(&token);
+    match state.store.use_set_password_link(&digest, &hash, Timestamp::now()).await {
+        Ok(user) => {
+            tracing::info!(user = %user.id, "password set");
+            html(StatusCode::OK, MessagePage::from_key(tr, "/".into(), "password-done"))
+        }
+        Err(StoreError::NotFound) => link_invalid(tr),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn next_must_be_a_local_path() {
+        assert_eq!(super::safe_next("/setup/abc"), "/setup/abc");
+        for bad in ["https://evil.example", "//evil.example", "/\\evil", "", "javascript:alert(1)", "/a\nb"] {
+            assert_eq!(super::safe_next(bad), "/", "{bad:?}");
+        }
+    }
+}
