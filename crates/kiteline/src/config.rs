@@ -296,9 +296,14 @@ pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Config, Con
     )?;
 
     let log = get("KITELINE_LOG", &mut sources).unwrap_or_else(|| "info".into());
-    log.parse::<tracing_subscriber::filter::Targets>().map_err(|_| {
-        err("KITELINE_LOG", format!("{log:?} is not a level (error, warn, info, debug, trace) or target=level list"))
-    })?;
+    if !valid_log_filter(&log) {
+        return Err(err(
+            "KITELINE_LOG",
+            format!(
+                "{log:?} is not a level (off, error, warn, info, debug, trace) or a list like info,kiteline::http=warn"
+            ),
+        ));
+    }
     let log_format = match get("KITELINE_LOG_FORMAT", &mut sources).as_deref().map(str::trim) {
         None | Some("text") => LogFormat::Text,
         Some("json") => LogFormat::Json,
@@ -335,6 +340,18 @@ pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Config, Con
 
 mod tokio_postgres_config {
     pub use kiteline_store::postgres::PgConfig as Config;
+}
+
+/// A comma-separated list of `level` or `target=level` directives.
+fn valid_log_filter(filter: &str) -> bool {
+    let level =
+        |l: &str| ["off", "error", "warn", "info", "debug", "trace"].contains(&l.trim().to_ascii_lowercase().as_str());
+    !filter.trim().is_empty()
+        && filter.split(',').all(|d| match d.split_once('=') {
+            Some((target, l)) => !target.trim().is_empty() && !target.trim().contains(char::is_whitespace) && level(l),
+            None => level(d),
+        })
+        && filter.parse::<tracing_subscriber::filter::Targets>().is_ok()
 }
 
 fn parse_bool(setting: &str, raw: Option<String>, default: bool) -> Result<bool, ConfigError> {
@@ -470,6 +487,26 @@ mod tests {
         assert!(!shown.contains("hunter2") && !shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("postgres://kl:***@db.internal/kiteline"));
         assert!(!c.is_sqlite());
+    }
+
+    #[test]
+    fn log_filters_are_levels_or_target_levels() {
+        for ok in ["info", "warn,kiteline::http=error", "DEBUG", "off"] {
+            assert!(valid_log_filter(ok), "{ok}");
+        }
+        for bad in ["loud", "", "info,", "kiteline=loud", "=info", "a b=info"] {
+            assert!(!valid_log_filter(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_readme_documents_every_setting_with_its_default() {
+        let readme = include_str!("../../../README.md");
+        for s in SETTINGS {
+            let default = if s.default.is_empty() { "(unset)".to_owned() } else { format!("`{}`", s.default) };
+            let row = format!("| `{}` | {default} |", s.env);
+            assert!(readme.contains(&row), "README lacks the row {row}");
+        }
     }
 
     #[test]

@@ -37,7 +37,11 @@ pub fn parse(text: &str) -> Result<KeyFile, String> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (name, value) = line.split_once('=').ok_or_else(|| format!("line {}: expected `name = value`", n + 1))?;
+        // Split at the first `=`; base64 values may end in `=` padding.
+        let (name, value) = line
+            .split_once('=')
+            .filter(|(name, _)| !name.trim().is_empty() && !name.trim().contains(char::is_whitespace))
+            .ok_or_else(|| format!("line {}: expected `name = value`", n + 1))?;
         let bytes = STANDARD.decode(value.trim()).map_err(|_| format!("line {}: the value is not base64", n + 1))?;
         let key = SecretKey::from_slice(&bytes).ok_or_else(|| format!("line {}: a key must be 32 bytes", n + 1))?;
         match name.trim() {

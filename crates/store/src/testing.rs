@@ -48,6 +48,8 @@ pub struct TestDb {
     /// For SQLite, the database file; for PostgreSQL, the schema name.
     pub location: String,
     engine: Engine,
+    /// The PostgreSQL server's URL (empty for SQLite).
+    server: String,
     _dir: Option<TempDir>,
 }
 
@@ -62,7 +64,7 @@ impl TestDb {
         match self.engine {
             Engine::Sqlite => format!("sqlite://{}", self.location),
             Engine::Postgres => {
-                let base = pg_url();
+                let base = &self.server;
                 let sep = if base.contains('?') { '&' } else { '?' };
                 format!("{base}{sep}options=-c%20search_path%3D{}", self.location)
             }
@@ -73,12 +75,12 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if self.engine == Engine::Postgres {
-            let schema = self.location.clone();
+            let (schema, server) = (self.location.clone(), self.server.clone());
             // Drop may run during a panic or outside a runtime: use a thread of its own.
             let _ = std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
                 rt.block_on(async {
-                    let (client, conn) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls).await.ok()?;
+                    let (client, conn) = tokio_postgres::connect(&server, tokio_postgres::NoTls).await.ok()?;
                     tokio::spawn(conn);
                     // Connections of the test's pool may still be open (and one
                     // may hold a lock): end them before dropping the schema.
@@ -104,20 +106,31 @@ pub async fn sqlite() -> TestDb {
     let path = dir.path().join("kiteline.db");
     let store = SqliteStore::open(&path).await.expect("SQLite opens");
     store.migrate().await.expect("SQLite migrates");
-    TestDb { store: Arc::new(store), location: path.display().to_string(), engine: Engine::Sqlite, _dir: Some(dir) }
+    TestDb {
+        store: Arc::new(store),
+        location: path.display().to_string(),
+        engine: Engine::Sqlite,
+        server: String::new(),
+        _dir: Some(dir),
+    }
 }
 
 /// A migrated PostgreSQL store in a new schema, or `None` (skipped) when the
 /// server is unreachable outside CI.
 pub async fn postgres() -> Option<TestDb> {
-    let url = pg_url();
-    let admin = match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+    postgres_at(&pg_url(), in_ci()).await
+}
+
+/// [`postgres`] with the server and the CI flag given: unreachable means
+/// `None` (skip) when `ci` is false and a panic (fail) when it is true.
+pub async fn postgres_at(url: &str, ci: bool) -> Option<TestDb> {
+    let admin = match tokio_postgres::connect(url, tokio_postgres::NoTls).await {
         Ok((client, conn)) => {
             tokio::spawn(conn);
             client
         }
         Err(e) => {
-            if in_ci() {
+            if ci {
                 panic!("PostgreSQL at {url} is unreachable and CI=true, so this is a failure, not a skip: {e}");
             }
             eprintln!("skipping PostgreSQL test: {url} is unreachable ({e}); set KITELINE_TEST_DATABASE_URL");
@@ -126,9 +139,15 @@ pub async fn postgres() -> Option<TestDb> {
     };
     let schema = format!("kl_test_{}", kiteline_core::crypto::hex(&random_bytes::<8>()));
     admin.batch_execute(&format!("CREATE SCHEMA {schema}")).await.expect("test schema can be created");
-    let store = PgStore::connect(&url, 4, Some(&schema)).await.expect("PostgreSQL connects");
+    let store = PgStore::connect(url, 4, Some(&schema)).await.expect("PostgreSQL connects");
     store.migrate().await.expect("PostgreSQL migrates");
-    Some(TestDb { store: Arc::new(store), location: schema, engine: Engine::Postgres, _dir: None })
+    Some(TestDb {
+        store: Arc::new(store),
+        location: schema,
+        engine: Engine::Postgres,
+        server: url.to_owned(),
+        _dir: None,
+    })
 }
 
 /// Both engines where available: SQLite always, PostgreSQL when reachable.

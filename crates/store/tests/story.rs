@@ -355,3 +355,17 @@ async fn raw_exec(db: &TestDb, sql: &str) {
         }
     }
 }
+
+/// Port 1 on loopback: nothing listens there.
+const UNREACHABLE: &str = "postgres://postgres@127.0.0.1:1/postgres?connect_timeout=2";
+
+#[tokio::test]
+async fn unreachable_postgres_is_skipped_outside_ci() {
+    assert!(testing::postgres_at(UNREACHABLE, false).await.is_none());
+}
+
+#[tokio::test]
+#[should_panic(expected = "CI=true")]
+async fn unreachable_postgres_fails_under_ci() {
+    testing::postgres_at(UNREACHABLE, true).await;
+}
