@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use kiteline_core::{EmailAddress, Role};
 use kiteline_store::{LinkPurpose, NewUser, StoreError, TokenScope, new_id};
 use kiteline_templates::Lang;
@@ -213,12 +213,18 @@ fn arg<'a>(args: &'a ArgMatches, name: &str) -> &'a str {
     args.get_one::<String>(name).map(String::as_str).unwrap_or_default()
 }
 
+/// A trimmed value of 1 to `max` characters with no line breaks.
+fn one_line<'a>(value: &'a str, max: usize, flag: &str) -> Result<&'a str, Fail> {
+    let v = value.trim();
+    if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+        return Err(Fail::usage(format!("{flag}: must be 1 to {max} characters on one line")));
+    }
+    Ok(v)
+}
+
 async fn user_add(config: &Config, args: &ArgMatches) -> Result<(), Fail> {
     let email = EmailAddress::parse(arg(args, "email")).ok_or_else(|| Fail::usage("--email: not an e-mail address"))?;
-    let name = arg(args, "name").trim();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(Fail::usage("--name: must be 1 to 200 characters on one line"));
-    }
+    let name = one_line(arg(args, "name"), 200, "--name")?;
     let role = Role::parse(arg(args, "role")).ok_or_else(|| Fail::usage("--role: admin, coordinator or volunteer"))?;
     let app = serve::open(config).await?;
     let now = Timestamp::now();
@@ -230,18 +236,9 @@ async fn user_add(config: &Config, args: &ArgMatches) -> Result<(), Fail> {
         }
         Err(e) => return Err(e.into()),
     };
-    let (token, digest) = kiteline_web::tokens::generate();
     let hours = kiteline_web::tokens::SET_PASSWORD_LINK_HOURS;
-    app.store
-        .create_link(
-            new_id(now),
-            LinkPurpose::SetPassword,
-            Some(&user.id),
-            &digest,
-            now + SignedDuration::from_hours(hours),
-            now,
-        )
-        .await?;
+    let token =
+        kiteline_web::tokens::issue_link(&*app.store, LinkPurpose::SetPassword, Some(&user.id), hours, now).await?;
     println!("created {} account {} for {}", user.role, user.id, user.email);
     println!("single-use link to set the password (valid {hours} hours):");
     println!("{}/password/{token}", config.public_url);
@@ -250,10 +247,7 @@ async fn user_add(config: &Config, args: &ArgMatches) -> Result<(), Fail> {
 
 async fn token_create(config: &Config, args: &ArgMatches) -> Result<(), Fail> {
     let email = EmailAddress::parse(arg(args, "email")).ok_or_else(|| Fail::usage("--email: not an e-mail address"))?;
-    let label = arg(args, "name").trim();
-    if label.is_empty() || label.chars().count() > 100 || label.chars().any(char::is_control) {
-        return Err(Fail::usage("--name: must be 1 to 100 characters on one line"));
-    }
+    let label = one_line(arg(args, "name"), 100, "--name")?;
     let scope = TokenScope::parse(arg(args, "scope")).ok_or_else(|| Fail::usage("--scope: read, write or admin"))?;
     let app = serve::open(config).await?;
     let user =

@@ -6,10 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use kiteline_integrations::mail::{FileTransport, MailTransport, SmtpTransport};
 use kiteline_store::vault::Vault;
-use kiteline_store::{DynStore, LinkPurpose, new_id};
+use kiteline_store::{DynStore, LinkPurpose};
 use kiteline_web::{AppState, WebConfig};
 use tokio::sync::watch;
 
@@ -71,11 +71,8 @@ async fn offer_first_admin(config: &Config, app: &App) -> Result<(), Fail> {
         return Ok(());
     }
     let now = Timestamp::now();
-    let (token, digest) = kiteline_web::tokens::generate();
     let hours = kiteline_web::tokens::FIRST_ADMIN_LINK_HOURS;
-    app.store
-        .create_link(new_id(now), LinkPurpose::FirstAdmin, None, &digest, now + SignedDuration::from_hours(hours), now)
-        .await?;
+    let token = kiteline_web::tokens::issue_link(&*app.store, LinkPurpose::FirstAdmin, None, hours, now).await?;
     println!();
     println!("No administrator exists yet. Open this single-use link (valid {hours} hours) to create the first one:");
     println!("  {}/setup/{token}", config.public_url);

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use kiteline_store::testing::{TempDir, TestDb};
 use kiteline_store::{DynStore, EmailAddress, Engine, LinkPurpose, NewUser, Role, new_id};
 
@@ -353,16 +353,7 @@ fn seed_users(store: &DynStore, n: usize) -> Vec<(kiteline_store::Id, String)> {
                 locale: "en".into(),
             };
             let user = store.create_user(user, new_id(now), now).await.unwrap();
-            let (token, digest) = kiteline_web::tokens::generate();
-            store
-                .create_link(
-                    new_id(now),
-                    LinkPurpose::SetPassword,
-                    Some(&user.id),
-                    &digest,
-                    now + SignedDuration::from_hours(1),
-                    now,
-                )
+            let token = kiteline_web::tokens::issue_link(&**store, LinkPurpose::SetPassword, Some(&user.id), 1, now)
                 .await
                 .unwrap();
             out.push((user.id, token));

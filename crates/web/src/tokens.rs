@@ -15,6 +15,21 @@ pub fn generate() -> (String, String) {
     (token, digest)
 }
 
+/// Creates a single-use link valid for `hours` and returns its token (only
+/// the digest is stored). A new first-admin link replaces older ones.
+pub async fn issue_link(
+    store: &dyn kiteline_store::Store,
+    purpose: kiteline_store::LinkPurpose,
+    user: Option<&kiteline_store::Id>,
+    hours: i64,
+    now: jiff::Timestamp,
+) -> Result<String, kiteline_store::StoreError> {
+    let (token, digest) = generate();
+    let expires = now + jiff::SignedDuration::from_hours(hours);
+    store.create_link(kiteline_store::new_id(now), purpose, user, &digest, expires, now).await?;
+    Ok(token)
+}
+
 /// Cheap shape check before any database look-up.
 pub fn looks_like_token(s: &str) -> bool {
     (32..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')

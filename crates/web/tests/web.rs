@@ -4,7 +4,7 @@
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, Response, StatusCode, header};
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use kiteline_core::crypto::{KekRing, SecretKey};
 use kiteline_store::testing::TestDb;
 use kiteline_store::vault::Vault;
@@ -151,13 +151,7 @@ async fn health_and_readiness_report_without_secrets() {
 }
 
 async fn first_admin_link(state: &AppState) -> String {
-    let (token, digest) = tokens::generate();
-    let now = Timestamp::now();
-    state
-        .store
-        .create_link(new_id(now), LinkPurpose::FirstAdmin, None, &digest, now + SignedDuration::from_hours(1), now)
-        .await
-        .unwrap();
+    let token = tokens::issue_link(&*state.store, LinkPurpose::FirstAdmin, None, 1, Timestamp::now()).await.unwrap();
     format!("/setup/{token}")
 }
 
@@ -218,19 +212,7 @@ async fn set_password_link_works_once_for_its_user() {
             locale: "en".into(),
         };
         let user = state.store.create_user(user, new_id(now), now).await.unwrap();
-        let (token, digest) = tokens::generate();
-        state
-            .store
-            .create_link(
-                new_id(now),
-                LinkPurpose::SetPassword,
-                Some(&user.id),
-                &digest,
-                now + SignedDuration::from_hours(1),
-                now,
-            )
-            .await
-            .unwrap();
+        let token = tokens::issue_link(&*state.store, LinkPurpose::SetPassword, Some(&user.id), 1, now).await.unwrap();
         let link = format!("/password/{token}");
         let (res, body) = send(&app, get(&link)).await;
         assert_eq!(res.status(), StatusCode::OK);
