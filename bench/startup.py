@@ -23,7 +23,7 @@ import tempfile
 import time
 import urllib.request
 
-BIN = os.environ.get("KITELINE_BIN", "target/release/kiteline")
+BIN = os.path.abspath(os.environ.get("KITELINE_BIN", os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "kiteline")))
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 10
 IDLE_SECONDS = 3.0
 READY_TIMEOUT = 30.0
