@@ -76,6 +76,27 @@ impl fmt::Debug for EmailAddress {
     }
 }
 
+/// How long a session may sit unused before it ends.
+pub fn idle_timeout_seconds(role: Role) -> i64 {
+    match role {
+        Role::Volunteer => 8 * 3600,
+        Role::Coordinator | Role::Admin => 30 * 60,
+    }
+}
+
+/// How long a session may last at all, however busy.
+pub fn absolute_timeout_seconds(role: Role) -> i64 {
+    match role {
+        Role::Volunteer => 24 * 3600,
+        Role::Coordinator | Role::Admin => 12 * 3600,
+    }
+}
+
+/// Coordinators and admins must have a second factor before anything else.
+pub fn requires_second_factor(role: Role) -> bool {
+    role >= Role::Coordinator
+}
+
 /// Why a new password was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PasswordProblem {
@@ -83,6 +104,9 @@ pub enum PasswordProblem {
     TooLong,
     Mismatch,
     ContainsEmail,
+    /// Found in (or trivially built from) the bundled list of common and
+    /// breached passwords, or a repeated or sequential pattern.
+    Common,
 }
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
@@ -105,7 +129,68 @@ pub fn check_new_password(password: &str, confirm: &str, email: &str) -> Result<
     if local.len() >= 4 && password.to_lowercase().contains(&local) {
         return Err(PasswordProblem::ContainsEmail);
     }
+    if is_common_password(password) {
+        return Err(PasswordProblem::Common);
+    }
     Ok(())
+}
+
+const COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
+
+fn common_passwords() -> &'static std::collections::HashSet<&'static str> {
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> = std::sync::OnceLock::new();
+    SET.get_or_init(|| COMMON_PASSWORDS.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect())
+}
+
+/// Undoes the usual letter-for-symbol swaps (`p@ssw0rd` → `password`).
+fn unleet(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '0' => 'o',
+            '1' | '!' => 'i',
+            '3' => 'e',
+            '4' | '@' => 'a',
+            '5' | '$' => 's',
+            '7' => 't',
+            other => other,
+        })
+        .collect()
+}
+
+/// True for a password an attacker would try early: one on the bundled list
+/// of 30,000 common passwords (as is, or with leetspeak undone, or once the
+/// digits and symbols around it are stripped: `Password2024!`), a repetition
+/// of a short unit (`abcabcabcabc`), a run of consecutive characters
+/// (`123456789012`, `abcdefghijkl`), or one naming this software.
+pub fn is_common_password(password: &str) -> bool {
+    let list = common_passwords();
+    let lower = password.to_lowercase();
+    let compact: String = lower.chars().filter(|c| !c.is_whitespace()).collect();
+    let core = compact.trim_matches(|c: char| !c.is_alphabetic());
+    let candidates = [compact.clone(), unleet(&compact), core.to_owned(), unleet(core)];
+    if candidates.iter().any(|c| c.chars().count() >= 4 && list.contains(c.as_str())) {
+        return true;
+    }
+    if compact.contains("kiteline") {
+        return true;
+    }
+    let chars: Vec<char> = compact.chars().collect();
+    let n = chars.len();
+    // Repetition of a unit of up to half the length.
+    if (1..=n / 2).any(|u| n % u == 0 && chars.chunks(u).all(|c| c == &chars[..u])) {
+        return true;
+    }
+    // Mostly consecutive: each character next to the previous one in the
+    // alphabet, the digits, or along a keyboard row (`qwertyuiop…`).
+    const KEYBOARD: &str = "1234567890qwertyuiopasdfghjklzxcvbnm";
+    let key_pos = |c: char| KEYBOARD.find(c).map(|p| p as i64);
+    let neighbours = |a: char, b: char| {
+        (b as i64 - a as i64).abs() == 1
+            || (a == '9' && b == '0')
+            || matches!((key_pos(a), key_pos(b)), (Some(x), Some(y)) if (x - y).abs() == 1)
+    };
+    let steps = chars.windows(2).filter(|w| neighbours(w[0], w[1])).count();
+    n > 1 && steps * 10 >= (n - 1) * 8
 }
 
 #[cfg(test)]
@@ -144,8 +229,36 @@ mod tests {
             check_new_password("my name is marisol!", "my name is marisol!", "Marisol@b.org"),
             Err(PasswordProblem::ContainsEmail)
         );
-        let long = "x".repeat(MAX_PASSWORD_BYTES + 1);
+        let long = "xy".repeat(MAX_PASSWORD_BYTES);
         assert_eq!(check_new_password(&long, &long, "a@b.org"), Err(PasswordProblem::TooLong));
+    }
+
+    #[test]
+    fn common_and_patterned_passwords_are_refused() {
+        for bad in [
+            "qwertyuiopasdfgh",
+            "1qaz2wsx3edc",
+            "Password2024!",
+            "P@ssw0rd123456",
+            "!!dragon1234!!",
+            "abcabcabcabc",
+            "aaaaaaaaaaaa",
+            "123456789012",
+            "abcdefghijklm",
+            "my kiteline login",
+            "iloveyou iloveyou",
+        ] {
+            assert_eq!(check_new_password(bad, bad, "x@example.org"), Err(PasswordProblem::Common), "{bad} accepted");
+        }
+        for good in ["correct horse battery staple", "tamales en la cocina 7", "ñandú-ñandú!", "Vx7#kq2!Lm9@"] {
+            assert_eq!(check_new_password(good, good, "x@example.org"), Ok(()), "{good} refused");
+        }
+    }
+
+    #[test]
+    fn the_bundled_list_is_loaded() {
+        assert!(common_passwords().len() > 29_000);
+        assert!(common_passwords().contains("password") && common_passwords().contains("123qweasdzxc"));
     }
 
     #[test]

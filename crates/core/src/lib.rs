@@ -6,10 +6,13 @@
 //! deterministic and testable, and means nothing here can fail for IO reasons.
 
 pub mod account;
+pub mod audit;
 pub mod crypto;
 pub mod id;
 pub mod jobs;
 pub mod mail;
+pub mod net;
+pub mod totp;
 
 pub use account::{EmailAddress, PasswordProblem, Role, check_new_password};
 pub use id::Id;
