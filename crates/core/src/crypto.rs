@@ -283,6 +283,28 @@ impl Keyring {
     }
 }
 
+impl Keyring {
+    /// The key that seals the audit chain, derived from the blind-index key
+    /// (which never rotates), so the chain stays verifiable across KEK and
+    /// data-key rotations and cannot be recomputed from the database alone.
+    pub fn audit_key(&self) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.blind.expose()).expect("HMAC accepts any key length");
+        mac.update(b"kiteline/audit-key/v1");
+        mac.finalize().into_bytes().into()
+    }
+
+    /// A keyed digest for other server-side secrets (CSRF tokens, keyed
+    /// rate-limit keys), separated by `purpose`.
+    pub fn derive(&self, purpose: &str, data: &[u8]) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.blind.expose()).expect("HMAC accepts any key length");
+        mac.update(b"kiteline/derive/v1");
+        mac.update(&(purpose.len() as u32).to_be_bytes());
+        mac.update(purpose.as_bytes());
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+}
+
 /// The data-key version recorded in a sealed value's header.
 pub fn sealed_version(sealed: &[u8]) -> Option<u32> {
     (sealed.len() >= 8 && &sealed[..4] == FIELD_MAGIC).then(|| u32::from_be_bytes(sealed[4..8].try_into().unwrap()))

@@ -228,7 +228,7 @@ async fn user_add(config: &Config, args: &ArgMatches) -> Result<(), Fail> {
     let role = Role::parse(arg(args, "role")).ok_or_else(|| Fail::usage("--role: admin, coordinator or volunteer"))?;
     let app = serve::open(config).await?;
     let now = Timestamp::now();
-    let user = NewUser { email, name: name.to_owned(), role, locale: arg(args, "lang").to_owned() };
+    let user = NewUser { email, name: name.to_owned(), role, locale: arg(args, "lang").to_owned(), chapter_id: None };
     let user = match app.store.create_user(user, new_id(now), now).await {
         Ok(u) => u,
         Err(StoreError::Conflict(_)) => {

@@ -351,6 +351,7 @@ fn seed_users(store: &DynStore, n: usize) -> Vec<(kiteline_store::Id, String)> {
                 name: format!("User {i}"),
                 role: Role::Volunteer,
                 locale: "en".into(),
+                chapter_id: None,
             };
             let user = store.create_user(user, new_id(now), now).await.unwrap();
             let token = kiteline_web::tokens::issue_link(&**store, LinkPurpose::SetPassword, Some(&user.id), 1, now)

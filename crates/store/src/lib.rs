@@ -79,6 +79,16 @@ pub struct User {
     pub locale: String,
     pub disabled_at: Option<Timestamp>,
     pub created_at: Timestamp,
+    /// `None`: at-large.
+    pub chapter_id: Option<Id>,
+    pub pronouns: String,
+    /// IANA zone name.
+    pub time_zone: String,
+    /// Language codes, comma-separated (`en,es`).
+    pub languages: String,
+    pub notify_email: bool,
+    pub notify_sms: bool,
+    pub totp_enabled: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -87,7 +97,84 @@ pub struct NewUser {
     pub name: String,
     pub role: Role,
     pub locale: String,
+    pub chapter_id: Option<Id>,
 }
+
+/// What a user may change about themselves. `phone` is sealed bytes (or
+/// `None` to clear it).
+#[derive(Clone, Debug)]
+pub struct ProfileUpdate {
+    pub name: String,
+    pub pronouns: String,
+    pub time_zone: String,
+    pub languages: String,
+    pub locale: String,
+    pub phone: Option<Vec<u8>>,
+    pub notify_email: bool,
+    pub notify_sms: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chapter {
+    pub id: Id,
+    pub name: String,
+}
+
+/// A signed-in session, as stored (its id is known only by digest).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub user_id: Id,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub idle_seconds: i64,
+    pub expires_at: Timestamp,
+    /// When the second factor was last proved in this session.
+    pub second_factor_at: Option<Timestamp>,
+}
+
+/// A user's second-factor secrets, sealed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TotpState {
+    pub pending: Option<Vec<u8>>,
+    pub active: Option<Vec<u8>>,
+    pub last_step: Option<i64>,
+}
+
+/// Who did what to which object: what the audit log records (ids only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// The acting user; `None` is the system itself (or an anonymous visitor).
+    pub actor: Option<Id>,
+    pub action: &'static str,
+    pub object_type: &'static str,
+    pub object_id: String,
+}
+
+impl AuditEvent {
+    pub fn new(actor: Option<&Id>, action: &'static str, object_type: &'static str, object_id: &str) -> AuditEvent {
+        AuditEvent { actor: actor.cloned(), action, object_type, object_id: object_id.to_owned() }
+    }
+
+    fn actor_text(&self) -> String {
+        self.actor.as_ref().map_or_else(|| "system".to_owned(), |a| a.to_string())
+    }
+}
+
+/// Which audit entries to list, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub object_type: Option<String>,
+    pub object_id: Option<String>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    /// Only entries with a smaller sequence number (paging).
+    pub before_seq: Option<i64>,
+    pub limit: u32,
+}
+
+pub use kiteline_core::audit::{Anchor, ChainedEntry};
 
 /// What a single-use link is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -325,6 +412,129 @@ pub trait Store: Send + Sync + 'static {
     async fn mark_mail_sent(&self, id: &Id, now: Timestamp) -> Result<()>;
     /// Marks a message failed for good and drops its sealed body.
     async fn mark_mail_failed(&self, id: &Id) -> Result<()>;
+
+    // --- accounts and chapters -------------------------------------------
+
+    async fn list_users(&self) -> Result<Vec<User>>;
+    /// Creates a user with a set-password link, audited, in one transaction.
+    async fn invite_user(
+        &self,
+        user: NewUser,
+        id: Id,
+        link_digest: &str,
+        link_expires: Timestamp,
+        audit: AuditEvent,
+        now: Timestamp,
+    ) -> Result<User>;
+    /// Updates a user's own profile (audited as `user.profile_update`).
+    async fn update_profile(&self, user_id: &Id, profile: ProfileUpdate, now: Timestamp) -> Result<()>;
+    /// The sealed phone number.
+    async fn user_phone(&self, user_id: &Id) -> Result<Option<Vec<u8>>>;
+    /// Changes a role and ends the user's sessions (privilege change).
+    async fn set_role(&self, user_id: &Id, role: Role, audit: AuditEvent, now: Timestamp) -> Result<()>;
+    /// Disables (ending every session at once) or re-enables an account.
+    async fn set_disabled(&self, user_id: &Id, disabled: bool, audit: AuditEvent, now: Timestamp) -> Result<()>;
+    /// Stores a new password hash and ends the user's other sessions.
+    async fn change_password(
+        &self,
+        user_id: &Id,
+        hash: &str,
+        keep_session: Option<&str>,
+        audit: AuditEvent,
+        now: Timestamp,
+    ) -> Result<()>;
+    async fn create_chapter(&self, id: Id, name: &str, audit: AuditEvent, now: Timestamp) -> Result<()>;
+    async fn chapters(&self) -> Result<Vec<Chapter>>;
+
+    // --- sessions ---------------------------------------------------------
+
+    #[allow(clippy::too_many_arguments)]
+    async fn create_session(
+        &self,
+        digest: &str,
+        user_id: &Id,
+        idle_seconds: i64,
+        expires_at: Timestamp,
+        second_factor_at: Option<Timestamp>,
+        audit: AuditEvent,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// The session and its user, whatever their state; callers check expiry.
+    async fn session(&self, digest: &str) -> Result<Option<(SessionRecord, User)>>;
+    async fn touch_session(&self, digest: &str, now: Timestamp) -> Result<()>;
+    /// Gives a session a new id (and optionally records a second factor).
+    async fn rotate_session(
+        &self,
+        old_digest: &str,
+        new_digest: &str,
+        second_factor_at: Option<Timestamp>,
+    ) -> Result<()>;
+    async fn end_session(&self, digest: &str) -> Result<()>;
+    /// Ends every session of a user but `except`; returns how many ended.
+    async fn end_user_sessions(
+        &self,
+        user_id: &Id,
+        except: Option<&str>,
+        audit: Option<AuditEvent>,
+        now: Timestamp,
+    ) -> Result<u64>;
+    /// Deletes sessions past their absolute expiry or idle limit.
+    async fn prune_sessions(&self, now: Timestamp) -> Result<u64>;
+
+    // --- second factor ----------------------------------------------------
+
+    async fn totp_state(&self, user_id: &Id) -> Result<TotpState>;
+    async fn set_totp_pending(&self, user_id: &Id, sealed: Option<&[u8]>) -> Result<()>;
+    /// Makes the pending secret active, records `step` as used and replaces
+    /// the recovery codes, in one transaction.
+    async fn enable_totp(
+        &self,
+        user_id: &Id,
+        step: i64,
+        recovery_hashes: &[String],
+        audit: AuditEvent,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Records `step` as used if it is later than the last; false on replay.
+    async fn accept_totp_step(&self, user_id: &Id, step: i64) -> Result<bool>;
+    async fn disable_totp(&self, user_id: &Id, audit: AuditEvent, now: Timestamp) -> Result<()>;
+    async fn replace_recovery_codes(
+        &self,
+        user_id: &Id,
+        hashes: &[String],
+        audit: AuditEvent,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Spends an unused recovery code; false if there is none with this hash.
+    async fn use_recovery_code(&self, user_id: &Id, hash: &str, now: Timestamp) -> Result<bool>;
+    async fn recovery_codes_left(&self, user_id: &Id) -> Result<u32>;
+
+    // --- audit log --------------------------------------------------------
+
+    /// The key that seals the audit chain (derived from the key file).
+    fn set_audit_key(&self, key: [u8; 32]);
+    async fn append_audit(&self, event: AuditEvent, now: Timestamp) -> Result<()>;
+    async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<ChainedEntry>>;
+    /// Everything verification needs: the anchor and every entry in order.
+    async fn audit_chain(&self) -> Result<(Option<Anchor>, Vec<ChainedEntry>)>;
+    /// Deletes entries older than `before`, moving the anchor; returns how many.
+    async fn prune_audit(&self, before: Timestamp, now: Timestamp) -> Result<u64>;
+
+    // --- shared rate-limit counters --------------------------------------
+
+    /// Adds one to the counter of `key` in the window starting at
+    /// `window_start` and returns the new count.
+    async fn rate_hit(&self, key: &str, window_start: Timestamp) -> Result<u32>;
+    async fn rate_count(&self, key: &str, window_start: Timestamp) -> Result<u32>;
+    async fn prune_rate_counters(&self, before: Timestamp) -> Result<u64>;
+
+    // --- API tokens, continued -------------------------------------------
+
+    /// The unrevoked token with this digest and its (active) user.
+    async fn api_token_by_digest(&self, digest: &str) -> Result<Option<(ApiToken, User)>>;
+    async fn touch_api_token(&self, id: &Id, now: Timestamp) -> Result<()>;
+    /// Revokes one of `user_id`'s tokens; `NotFound` if it is not theirs.
+    async fn revoke_api_token(&self, id: &Id, user_id: &Id, audit: AuditEvent, now: Timestamp) -> Result<()>;
 
     // --- data keys --------------------------------------------------------
 

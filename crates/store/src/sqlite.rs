@@ -19,9 +19,12 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::migrations::{self, AppliedMigration};
+use kiteline_core::audit::{AuditFields, GENESIS, anchor_mac, entry_hash};
+
 use crate::{
-    ApiToken, ClaimedJob, EmailAddress, Engine, Id, JobRecord, JobState, LinkPurpose, LinkToken, NewJob, NewUser,
-    Result, Role, Store, StoreError, StoredDataKey, TokenScope, User, sql,
+    Anchor, ApiToken, AuditEvent, AuditFilter, ChainedEntry, Chapter, ClaimedJob, EmailAddress, Engine, Id, JobRecord,
+    JobState, LinkPurpose, LinkToken, NewJob, NewUser, ProfileUpdate, Result, Role, SessionRecord, Store, StoreError,
+    StoredDataKey, TokenScope, TotpState, User, sql,
 };
 
 const MAX_IDLE_READERS: usize = 8;
@@ -30,6 +33,7 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    audit_key: std::sync::OnceLock<[u8; 32]>,
 }
 
 impl SqliteStore {
@@ -38,7 +42,12 @@ impl SqliteStore {
         let path = path.to_path_buf();
         let p = path.clone();
         let writer = tokio::task::spawn_blocking(move || open_writer(&p)).await.map_err(join_error)??;
-        Ok(SqliteStore { path, writer: Arc::new(Mutex::new(writer)), readers: Arc::new(Mutex::new(Vec::new())) })
+        Ok(SqliteStore {
+            path,
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+            audit_key: std::sync::OnceLock::new(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -160,6 +169,7 @@ fn id_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Id> {
 
 fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     let role: String = row.get(3)?;
+    let chapter: Option<String> = row.get(8)?;
     Ok(User {
         id: id_at(row, 0)?,
         email: row.get(1)?,
@@ -171,6 +181,13 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
         locale: row.get(5)?,
         disabled_at: opt_ts(row.get(6)?)?,
         created_at: ts(row.get(7)?)?,
+        chapter_id: chapter.as_deref().and_then(Id::parse),
+        pronouns: row.get(9)?,
+        time_zone: row.get(10)?,
+        languages: row.get(11)?,
+        notify_email: row.get(12)?,
+        notify_sms: row.get(13)?,
+        totp_enabled: row.get(14)?,
     })
 }
 
@@ -240,10 +257,97 @@ fn user_by_id(conn: &Connection, id: &Id) -> Result<Option<User>> {
 fn insert_user(tx: &Connection, user: &NewUser, id: &Id, password_hash: Option<&str>, now: Timestamp) -> Result<()> {
     tx.execute(
         &q(sql::INSERT_USER),
-        params![id.as_str(), user.email.as_str(), user.name, user.role.as_str(), user.locale, password_hash, us(now)],
+        params![
+            id.as_str(),
+            user.email.as_str(),
+            user.name,
+            user.role.as_str(),
+            user.locale,
+            password_hash,
+            us(now),
+            user.chapter_id.as_ref().map(Id::as_str)
+        ],
     )
     .map_err(db_error)?;
     Ok(())
+}
+
+fn audit_head(tx: &Connection) -> Result<(i64, String)> {
+    let head: Option<(i64, String)> =
+        tx.query_row(sql::AUDIT_HEAD, [], |r| Ok((r.get(0)?, r.get(1)?))).optional().map_err(db_error)?;
+    if let Some(h) = head {
+        return Ok(h);
+    }
+    let anchor: Option<(i64, String)> =
+        tx.query_row(sql::AUDIT_ANCHOR, [], |r| Ok((r.get(0)?, r.get(1)?))).optional().map_err(db_error)?;
+    Ok(anchor.unwrap_or((0, GENESIS.to_owned())))
+}
+
+/// Appends one entry to the audit chain inside the caller's transaction.
+fn append_audit(tx: &Connection, key: &[u8; 32], event: &AuditEvent, now: Timestamp) -> Result<()> {
+    let (prev_seq, prev_hash) = audit_head(tx)?;
+    let actor = event.actor_text();
+    let fields = AuditFields {
+        seq: prev_seq + 1,
+        at_micros: us(now),
+        actor: &actor,
+        action: event.action,
+        object_type: event.object_type,
+        object_id: &event.object_id,
+    };
+    let hash = entry_hash(key, &prev_hash, &fields);
+    tx.execute(
+        &q(sql::INSERT_AUDIT),
+        params![fields.seq, fields.at_micros, actor, event.action, event.object_type, event.object_id, prev_hash, hash],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}
+
+fn audit_entry(r: &Row<'_>) -> rusqlite::Result<ChainedEntry> {
+    Ok(ChainedEntry {
+        seq: r.get(0)?,
+        at_micros: r.get(1)?,
+        actor: r.get(2)?,
+        action: r.get(3)?,
+        object_type: r.get(4)?,
+        object_id: r.get(5)?,
+        prev_hash: r.get(6)?,
+        hash: r.get(7)?,
+    })
+}
+
+fn replace_codes(tx: &Connection, user_id: &Id, hashes: &[String]) -> Result<()> {
+    tx.execute(&q(sql::DELETE_RECOVERY_CODES), [user_id.as_str()]).map_err(db_error)?;
+    for h in hashes {
+        tx.execute(&q(sql::INSERT_RECOVERY_CODE), params![user_id.as_str(), h]).map_err(db_error)?;
+    }
+    Ok(())
+}
+
+fn one(n: usize) -> Result<()> {
+    if n == 1 { Ok(()) } else { Err(StoreError::NotFound) }
+}
+
+impl SqliteStore {
+    fn key(&self) -> Result<[u8; 32]> {
+        self.audit_key.get().copied().ok_or(StoreError::Unsupported("the audit key is not set"))
+    }
+
+    /// Runs `f` and appends `event` to the audit log, in one transaction.
+    async fn audited<T, F>(&self, event: AuditEvent, now: Timestamp, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        let key = self.key()?;
+        self.write(move |tx| {
+            let out = f(tx)?;
+            append_audit(tx, &key, &event, now)?;
+            Ok(out)
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -616,6 +720,452 @@ impl Store for SqliteStore {
         self.write(move |tx| {
             tx.execute(&q(sql::MAIL_FAILED), [id.as_str()]).map_err(db_error)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>> {
+        self.read(|c| {
+            c.prepare_cached(&q(sql::LIST_USERS))
+                .map_err(db_error)?
+                .query_map([], user_from_row)
+                .map_err(db_error)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(db_error)
+        })
+        .await
+    }
+
+    async fn invite_user(
+        &self,
+        user: NewUser,
+        id: Id,
+        link_digest: &str,
+        link_expires: Timestamp,
+        audit: AuditEvent,
+        now: Timestamp,
+    ) -> Result<User> {
+        let digest = link_digest.to_owned();
+        let link_id = crate::new_id(now);
+        self.audited(audit, now, move |tx| {
+            insert_user(tx, &user, &id, None, now)?;
+            tx.execute(
+                &q(sql::INSERT_LINK),
+                params![
+                    link_id.as_str(),
+                    digest,
+                    LinkPurpose::SetPassword.as_str(),
+                    id.as_str(),
+                    us(link_expires),
+                    us(now)
+                ],
+            )
+            .map_err(db_error)?;
+            user_by_id(tx, &id)?.ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+
+    async fn update_profile(&self, user_id: &Id, p: ProfileUpdate, now: Timestamp) -> Result<()> {
+        let id = user_id.clone();
+        let event = AuditEvent::new(Some(user_id), "user.profile_update", "user", user_id.as_str());
+        self.audited(event, now, move |tx| {
+            one(tx
+                .execute(
+                    &q(sql::UPDATE_PROFILE),
+                    params![
+                        p.name,
+                        p.pronouns,
+                        p.time_zone,
+                        p.languages,
+                        p.locale,
+                        p.phone,
+                        p.notify_email,
+                        p.notify_sms,
+                        us(now),
+                        id.as_str()
+                    ],
+                )
+                .map_err(db_error)?)
+        })
+        .await
+    }
+
+    async fn user_phone(&self, user_id: &Id) -> Result<Option<Vec<u8>>> {
+        let id = user_id.clone();
+        self.read(move |c| {
+            let v: Option<Option<Vec<u8>>> =
+                c.query_row(&q(sql::USER_PHONE), [id.as_str()], |r| r.get(0)).optional().map_err(db_error)?;
+            Ok(v.flatten())
+        })
+        .await
+    }
+
+    async fn set_role(&self, user_id: &Id, role: Role, audit: AuditEvent, now: Timestamp) -> Result<()> {
+        let id = user_id.clone();
+        self.audited(audit, now, move |tx| {
+            one(tx.execute(&q(sql::SET_ROLE), params![role.as_str(), us(now), id.as_str()]).map_err(db_error)?)?;
+            tx.execute(&q(sql::END_USER_SESSIONS), params![id.as_str(), ""]).map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_disabled(&self, user_id: &Id, disabled: bool, audit: AuditEvent, now: Timestamp) -> Result<()> {
+        let id = user_id.clone();
+        self.audited(audit, now, move |tx| {
+            if disabled {
+                tx.execute(&q(sql::DISABLE_USER), params![us(now), id.as_str()]).map_err(db_error)?;
+                tx.execute(&q(sql::END_USER_SESSIONS), params![id.as_str(), ""]).map_err(db_error)?;
+                user_by_id(tx, &id)?.map(|_| ()).ok_or(StoreError::NotFound)
+            } else {
+                one(tx.execute(&q(sql::ENABLE_USER), params![us(now), id.as_str()]).map_err(db_error)?)
+            }
+        })
+        .await
+    }
+
+    async fn change_password(
+        &self,
+        user_id: &Id,
+        hash: &str,
+        keep_session: Option<&str>,
+        audit: AuditEvent,
+        now: Timestamp,
+    ) -> Result<()> {
+        let (id, hash, keep) = (user_id.clone(), hash.to_owned(), keep_session.unwrap_or("").to_owned());
+        self.audited(audit, now, move |tx| {
+            one(tx.execute(&q(sql::CHANGE_PASSWORD), params![hash, us(now), id.as_str()]).map_err(db_error)?)?;
+            tx.execute(&q(sql::END_USER_SESSIONS), params![id.as_str(), keep]).map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_chapter(&self, id: Id, name: &str, audit: AuditEvent, now: Timestamp) -> Result<()> {
+        let name = name.to_owned();
+        self.audited(audit, now, move |tx| {
+            tx.execute(&q(sql::INSERT_CHAPTER), params![id.as_str(), name, us(now)]).map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn chapters(&self) -> Result<Vec<Chapter>> {
+        self.read(|c| {
+            c.prepare_cached(sql::CHAPTERS)
+                .map_err(db_error)?
+                .query_map([], |r| Ok(Chapter { id: id_at(r, 0)?, name: r.get(1)? }))
+                .map_err(db_error)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(db_error)
+        })
+        .await
+    }
+
+    async fn create_session(
+        &self,
+        digest: &str,
+        user_id: &Id,
+        idle_seconds: i64,
+        expires_at: Timestamp,
+        second_factor_at: Option<Timestamp>,
+        audit: AuditEvent,
+        now: Timestamp,
+    ) -> Result<()> {
+        let (digest, id) = (digest.to_owned(), user_id.clone());
+        self.audited(audit, now, move |tx| {
+            tx.execute(
+                &q(sql::INSERT_SESSION),
+                params![digest, id.as_str(), us(now), idle_seconds, us(expires_at), second_factor_at.map(us)],
+            )
+            .map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn session(&self, digest: &str) -> Result<Option<(SessionRecord, User)>> {
+        let digest = digest.to_owned();
+        self.read(move |c| {
+            let rec = c
+                .prepare_cached(&q(sql::SESSION))
+                .map_err(db_error)?
+                .query_row([digest], |r| {
+                    Ok(SessionRecord {
+                        user_id: id_at(r, 0)?,
+                        created_at: ts(r.get(1)?)?,
+                        last_seen_at: ts(r.get(2)?)?,
+                        idle_seconds: r.get(3)?,
+                        expires_at: ts(r.get(4)?)?,
+                        second_factor_at: opt_ts(r.get(5)?)?,
+                    })
+                })
+                .optional()
+                .map_err(db_error)?;
+            let Some(rec) = rec else { return Ok(None) };
+            Ok(user_by_id(c, &rec.user_id)?.map(|u| (rec, u)))
+        })
+        .await
+    }
+
+    async fn touch_session(&self, digest: &str, now: Timestamp) -> Result<()> {
+        let digest = digest.to_owned();
+        self.write(move |tx| {
+            tx.execute(&q(sql::TOUCH_SESSION), params![us(now), digest]).map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn rotate_session(
+        &self,
+        old_digest: &str,
+        new_digest: &str,
+        second_factor_at: Option<Timestamp>,
+    ) -> Result<()> {
+        let (old, new) = (old_digest.to_owned(), new_digest.to_owned());
+        self.write(move |tx| {
+            one(tx.execute(&q(sql::ROTATE_SESSION), params![new, second_factor_at.map(us), old]).map_err(db_error)?)
+        })
+        .await
+    }
+
+    async fn end_session(&self, digest: &str) -> Result<()> {
+        let digest = digest.to_owned();
+        self.write(move |tx| {
+            tx.execute(&q(sql::END_SESSION), [digest]).map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn end_user_sessions(
+        &self,
+        user_id: &Id,
+        except: Option<&str>,
+        audit: Option<AuditEvent>,
+        now: Timestamp,
+    ) -> Result<u64> {
+        let (id, keep) = (user_id.clone(), except.unwrap_or("").to_owned());
+        let key = if audit.is_some() { Some(self.key()?) } else { None };
+        self.write(move |tx| {
+            let n = tx.execute(&q(sql::END_USER_SESSIONS), params![id.as_str(), keep]).map_err(db_error)?;
+            if let (Some(event), Some(key)) = (audit, key) {
+                append_audit(tx, &key, &event, now)?;
+            }
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn prune_sessions(&self, now: Timestamp) -> Result<u64> {
+        self.write(move |tx| {
+            let n = tx
+                .execute(
+                    "DELETE FROM sessions WHERE expires_at <= ?1 OR last_seen_at + idle_seconds * 1000000 <= ?1",
+                    [us(now)],
+                )
+                .map_err(db_error)?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn totp_state(&self, user_id: &Id) -> Result<TotpState> {
+        let id = user_id.clone();
+        self.read(move |c| {
+            c.query_row(&q(sql::TOTP_STATE), [id.as_str()], |r| {
+                Ok(TotpState { pending: r.get(0)?, active: r.get(1)?, last_step: r.get(2)? })
+            })
+            .map_err(db_error)
+        })
+        .await
+    }
+
+    async fn set_totp_pending(&self, user_id: &Id, sealed: Option<&[u8]>) -> Result<()> {
+        let (id, sealed) = (user_id.clone(), sealed.map(<[u8]>::to_vec));
+        self.write(move |tx| {
+            one(tx.execute(&q(sql::SET_TOTP_PENDING), params![sealed, id.as_str()]).map_err(db_error)?)
+        })
+        .await
+    }
+
+    async fn enable_totp(
+        &self,
+        user_id: &Id,
+        step: i64,
+        recovery_hashes: &[String],
+        audit: AuditEvent,
+        now: Timestamp,
+    ) -> Result<()> {
+        let (id, hashes) = (user_id.clone(), recovery_hashes.to_vec());
+        self.audited(audit, now, move |tx| {
+            one(tx.execute(&q(sql::ENABLE_TOTP), params![step, us(now), id.as_str()]).map_err(db_error)?)?;
+            replace_codes(tx, &id, &hashes)
+        })
+        .await
+    }
+
+    async fn accept_totp_step(&self, user_id: &Id, step: i64) -> Result<bool> {
+        let id = user_id.clone();
+        self.write(move |tx| {
+            Ok(tx.execute(&q(sql::ACCEPT_TOTP_STEP), params![step, id.as_str()]).map_err(db_error)? == 1)
+        })
+        .await
+    }
+
+    async fn disable_totp(&self, user_id: &Id, audit: AuditEvent, now: Timestamp) -> Result<()> {
+        let id = user_id.clone();
+        self.audited(audit, now, move |tx| {
+            one(tx.execute(&q(sql::DISABLE_TOTP), params![us(now), id.as_str()]).map_err(db_error)?)?;
+            replace_codes(tx, &id, &[])
+        })
+        .await
+    }
+
+    async fn replace_recovery_codes(
+        &self,
+        user_id: &Id,
+        hashes: &[String],
+        audit: AuditEvent,
+        now: Timestamp,
+    ) -> Result<()> {
+        let (id, hashes) = (user_id.clone(), hashes.to_vec());
+        self.audited(audit, now, move |tx| replace_codes(tx, &id, &hashes)).await
+    }
+
+    async fn use_recovery_code(&self, user_id: &Id, hash: &str, now: Timestamp) -> Result<bool> {
+        let (id, hash) = (user_id.clone(), hash.to_owned());
+        self.write(move |tx| {
+            Ok(tx.execute(&q(sql::USE_RECOVERY_CODE), params![us(now), id.as_str(), hash]).map_err(db_error)? == 1)
+        })
+        .await
+    }
+
+    async fn recovery_codes_left(&self, user_id: &Id) -> Result<u32> {
+        let id = user_id.clone();
+        self.read(move |c| c.query_row(&q(sql::RECOVERY_CODES_LEFT), [id.as_str()], |r| r.get(0)).map_err(db_error))
+            .await
+    }
+
+    fn set_audit_key(&self, key: [u8; 32]) {
+        let _ = self.audit_key.set(key);
+    }
+
+    async fn append_audit(&self, event: AuditEvent, now: Timestamp) -> Result<()> {
+        self.audited(event, now, |_| Ok(())).await
+    }
+
+    async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<ChainedEntry>> {
+        let (query, params) = sql::audit_query(filter);
+        self.read(move |c| {
+            let values: Vec<rusqlite::types::Value> = params
+                .into_iter()
+                .map(|p| match p {
+                    sql::AuditParam::Text(s) => rusqlite::types::Value::Text(s),
+                    sql::AuditParam::Time(t) => rusqlite::types::Value::Integer(us(t)),
+                    sql::AuditParam::Int(i) => rusqlite::types::Value::Integer(i),
+                })
+                .collect();
+            c.prepare(&q(&query))
+                .map_err(db_error)?
+                .query_map(rusqlite::params_from_iter(values), audit_entry)
+                .map_err(db_error)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(db_error)
+        })
+        .await
+    }
+
+    async fn audit_chain(&self) -> Result<(Option<Anchor>, Vec<ChainedEntry>)> {
+        self.read(|c| {
+            // One read transaction, so anchor and entries are one snapshot.
+            c.execute_batch("BEGIN").map_err(db_error)?;
+            let anchor = c
+                .query_row(sql::AUDIT_ANCHOR, [], |r| Ok(Anchor { seq: r.get(0)?, hash: r.get(1)?, mac: r.get(2)? }))
+                .optional()
+                .map_err(db_error);
+            let entries = c
+                .prepare(&format!("{} ORDER BY seq", sql::AUDIT_COLUMNS))
+                .and_then(|mut st| st.query_map([], audit_entry)?.collect::<rusqlite::Result<Vec<_>>>())
+                .map_err(db_error);
+            c.execute_batch("COMMIT").map_err(db_error)?;
+            Ok((anchor?, entries?))
+        })
+        .await
+    }
+
+    async fn prune_audit(&self, before: Timestamp, now: Timestamp) -> Result<u64> {
+        let key = self.key()?;
+        self.write(move |tx| {
+            let last: Option<(i64, String)> = tx
+                .query_row(&q(sql::AUDIT_LAST_BEFORE), [us(before)], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(db_error)?;
+            let Some((seq, hash)) = last else { return Ok(0) };
+            let n = tx.execute(&q(sql::DELETE_AUDIT_UPTO), [seq]).map_err(db_error)?;
+            tx.execute(&q(sql::UPSERT_ANCHOR), params![seq, hash, anchor_mac(&key, seq, &hash), us(now)])
+                .map_err(db_error)?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn rate_hit(&self, key: &str, window_start: Timestamp) -> Result<u32> {
+        let key = key.to_owned();
+        self.write(move |tx| {
+            tx.query_row(&q(sql::RATE_HIT), params![key, us(window_start)], |r| r.get(0)).map_err(db_error)
+        })
+        .await
+    }
+
+    async fn rate_count(&self, key: &str, window_start: Timestamp) -> Result<u32> {
+        let key = key.to_owned();
+        self.read(move |c| {
+            let n: Option<u32> = c
+                .query_row(&q(sql::RATE_COUNT), params![key, us(window_start)], |r| r.get(0))
+                .optional()
+                .map_err(db_error)?;
+            Ok(n.unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn prune_rate_counters(&self, before: Timestamp) -> Result<u64> {
+        self.write(move |tx| Ok(tx.execute(&q(sql::PRUNE_RATE), [us(before)]).map_err(db_error)? as u64)).await
+    }
+
+    async fn api_token_by_digest(&self, digest: &str) -> Result<Option<(ApiToken, User)>> {
+        let digest = digest.to_owned();
+        self.read(move |c| {
+            let tok = c
+                .prepare_cached(&q(sql::API_TOKEN_BY_DIGEST))
+                .map_err(db_error)?
+                .query_row([digest], api_token_from_row)
+                .optional()
+                .map_err(db_error)?;
+            let Some(tok) = tok else { return Ok(None) };
+            Ok(user_by_id(c, &tok.user_id)?.filter(|u| u.disabled_at.is_none()).map(|u| (tok, u)))
+        })
+        .await
+    }
+
+    async fn touch_api_token(&self, id: &Id, now: Timestamp) -> Result<()> {
+        let id = id.clone();
+        self.write(move |tx| {
+            tx.execute(&q(sql::TOUCH_API_TOKEN), params![us(now), id.as_str()]).map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn revoke_api_token(&self, id: &Id, user_id: &Id, audit: AuditEvent, now: Timestamp) -> Result<()> {
+        let (id, user) = (id.clone(), user_id.clone());
+        self.audited(audit, now, move |tx| {
+            one(tx
+                .execute(&q(sql::REVOKE_API_TOKEN), params![us(now), id.as_str(), user.as_str()])
+                .map_err(db_error)?)
         })
         .await
     }

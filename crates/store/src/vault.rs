@@ -64,6 +64,7 @@ impl Vault {
             }
         }
         let ring = ring.expect("at least one data key exists");
+        store.set_audit_key(ring.audit_key());
         Ok(Vault { ring: Arc::new(ring) })
     }
 
@@ -82,6 +83,14 @@ impl Vault {
 
     pub fn blind_index(&self, domain: &str, normalized: &str) -> [u8; 32] {
         self.ring.blind_index(domain, normalized)
+    }
+
+    pub fn derive(&self, purpose: &str, data: &[u8]) -> [u8; 32] {
+        self.ring.derive(purpose, data)
+    }
+
+    pub fn audit_key(&self) -> [u8; 32] {
+        self.ring.audit_key()
     }
 
     pub fn current_data_key(&self) -> u32 {

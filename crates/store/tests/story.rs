@@ -8,11 +8,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
+use kiteline_core::audit::verify_chain;
 use kiteline_core::crypto::{FieldContext, KekRing, SecretKey};
 use kiteline_store::testing::{self, TestDb};
 use kiteline_store::vault::{Vault, VaultError};
 use kiteline_store::{
-    DynStore, EmailAddress, Engine, Id, JobState, LinkPurpose, NewJob, NewUser, Role, StoreError, TokenScope, new_id,
+    AuditEvent, AuditFilter, DynStore, EmailAddress, Engine, Id, JobState, LinkPurpose, NewJob, NewUser, ProfileUpdate,
+    Role, StoreError, TokenScope, new_id,
 };
 
 macro_rules! story {
@@ -46,6 +48,13 @@ story!(
     mail_is_queued_with_its_job_and_its_body_dropped_when_sent,
     vault_creates_one_data_key_and_survives_kek_rotation,
     backup_is_sqlite_only,
+    invitations_profiles_roles_and_disabling,
+    sessions_end_on_disable_role_change_and_password_change,
+    second_factor_steps_are_single_use_and_recovery_codes_too,
+    the_audit_chain_verifies_and_survives_retention,
+    an_edited_or_deleted_audit_row_breaks_the_chain,
+    rate_counters_are_shared_per_window,
+    api_tokens_are_found_by_digest_touched_and_revoked,
 );
 
 fn t(secs: i64) -> Timestamp {
@@ -53,7 +62,13 @@ fn t(secs: i64) -> Timestamp {
 }
 
 fn new_user(email: &str, role: Role) -> NewUser {
-    NewUser { email: EmailAddress::parse(email).unwrap(), name: "Ana Ruiz".into(), role, locale: "es".into() }
+    NewUser {
+        email: EmailAddress::parse(email).unwrap(),
+        name: "Ana Ruiz".into(),
+        role,
+        locale: "es".into(),
+        chapter_id: None,
+    }
 }
 
 fn store(db: &TestDb) -> DynStore {
@@ -368,4 +383,321 @@ async fn unreachable_postgres_is_skipped_outside_ci() {
 #[should_panic(expected = "CI=true")]
 async fn unreachable_postgres_fails_under_ci() {
     testing::postgres_at(UNREACHABLE, true).await;
+}
+
+const AUDIT_KEY: [u8; 32] = [42; 32];
+
+fn audited_store(db: &TestDb) -> DynStore {
+    let s = store(db);
+    s.set_audit_key(AUDIT_KEY);
+    s
+}
+
+async fn invitations_profiles_roles_and_disabling(db: &TestDb) {
+    let s = audited_store(db);
+    let admin = s.create_user(new_user("admin@example.org", Role::Admin), new_id(t(0)), t(0)).await.unwrap();
+    let chapter = new_id(t(0));
+    s.create_chapter(
+        chapter.clone(),
+        "Bay Area",
+        AuditEvent::new(Some(&admin.id), "chapter.create", "chapter", chapter.as_str()),
+        t(0),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        s.create_chapter(new_id(t(0)), "Bay Area", AuditEvent::new(None, "chapter.create", "chapter", "x"), t(0)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.chapters().await.unwrap()[0].name, "Bay Area");
+
+    let mut invited = new_user("vol@example.org", Role::Volunteer);
+    invited.chapter_id = Some(chapter.clone());
+    let vid = new_id(t(1));
+    let event = AuditEvent::new(Some(&admin.id), "user.invite", "user", vid.as_str());
+    let vol = s.invite_user(invited, vid.clone(), "invite-digest", t(100), event, t(1)).await.unwrap();
+    assert_eq!(vol.chapter_id.as_ref(), Some(&chapter));
+    assert_eq!(s.usable_link("invite-digest", t(2)).await.unwrap().unwrap().user_id.as_ref(), Some(&vid));
+    // A failed invitation leaves nothing behind, not even its audit entry.
+    let before = s.audit_chain().await.unwrap().1.len();
+    let dup = s
+        .invite_user(
+            new_user("vol@example.org", Role::Volunteer),
+            new_id(t(2)),
+            "d2",
+            t(100),
+            AuditEvent::new(None, "user.invite", "user", "x"),
+            t(2),
+        )
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))));
+    assert_eq!(s.audit_chain().await.unwrap().1.len(), before);
+
+    let profile = ProfileUpdate {
+        name: "Marisol".into(),
+        pronouns: "she/her".into(),
+        time_zone: "America/Chicago".into(),
+        languages: "en,es".into(),
+        locale: "es".into(),
+        phone: Some(b"sealed phone".to_vec()),
+        notify_email: false,
+        notify_sms: true,
+    };
+    s.update_profile(&vid, profile, t(3)).await.unwrap();
+    let u = s.user_by_id(&vid).await.unwrap().unwrap();
+    assert_eq!(
+        (u.name.as_str(), u.pronouns.as_str(), u.time_zone.as_str(), u.languages.as_str()),
+        ("Marisol", "she/her", "America/Chicago", "en,es")
+    );
+    assert_eq!((u.notify_email, u.notify_sms, u.locale.as_str()), (false, true, "es"));
+    assert_eq!(s.user_phone(&vid).await.unwrap().as_deref(), Some(&b"sealed phone"[..]));
+
+    s.set_role(
+        &vid,
+        Role::Coordinator,
+        AuditEvent::new(Some(&admin.id), "user.role_change", "user", vid.as_str()),
+        t(4),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.user_by_id(&vid).await.unwrap().unwrap().role, Role::Coordinator);
+    s.set_disabled(&vid, true, AuditEvent::new(Some(&admin.id), "user.disable", "user", vid.as_str()), t(5))
+        .await
+        .unwrap();
+    assert_eq!(s.user_by_id(&vid).await.unwrap().unwrap().disabled_at, Some(t(5)));
+    assert_eq!(s.password_hash(&vid).await.unwrap(), None, "a disabled account has no usable hash");
+    s.set_disabled(&vid, false, AuditEvent::new(Some(&admin.id), "user.enable", "user", vid.as_str()), t(6))
+        .await
+        .unwrap();
+    assert_eq!(s.user_by_id(&vid).await.unwrap().unwrap().disabled_at, None);
+    assert!(matches!(
+        s.set_role(&new_id(t(7)), Role::Admin, AuditEvent::new(None, "user.role_change", "user", "x"), t(7)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(s.list_users().await.unwrap().len(), 2);
+    let actions: Vec<String> = s
+        .audit_entries(&AuditFilter { limit: 50, ..Default::default() })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        ["user.enable", "user.disable", "user.role_change", "user.profile_update", "user.invite", "chapter.create"]
+    );
+}
+
+async fn sessions_end_on_disable_role_change_and_password_change(db: &TestDb) {
+    let s = audited_store(db);
+    let u = s.create_user(new_user("ana@example.org", Role::Volunteer), new_id(t(0)), t(0)).await.unwrap();
+    let login = |d: &'static str| AuditEvent::new(Some(&u.id), "session.login", "session", d);
+    for d in ["s1", "s2", "s3"] {
+        s.create_session(d, &u.id, 600, t(1000), None, login(d), t(0)).await.unwrap();
+    }
+    let (rec, user) = s.session("s1").await.unwrap().unwrap();
+    assert_eq!((rec.idle_seconds, rec.expires_at, rec.last_seen_at, rec.second_factor_at), (600, t(1000), t(0), None));
+    assert_eq!(user.id, u.id);
+    s.touch_session("s1", t(10)).await.unwrap();
+    assert_eq!(s.session("s1").await.unwrap().unwrap().0.last_seen_at, t(10));
+    s.rotate_session("s1", "s1b", Some(t(11))).await.unwrap();
+    assert!(s.session("s1").await.unwrap().is_none());
+    assert_eq!(s.session("s1b").await.unwrap().unwrap().0.second_factor_at, Some(t(11)));
+
+    s.change_password(
+        &u.id,
+        "new-hash",
+        Some("s1b"),
+        AuditEvent::new(Some(&u.id), "user.password_change", "user", u.id.as_str()),
+        t(12),
+    )
+    .await
+    .unwrap();
+    assert!(s.session("s1b").await.unwrap().is_some(), "the session that changed it stays");
+    assert!(s.session("s2").await.unwrap().is_none() && s.session("s3").await.unwrap().is_none());
+
+    s.create_session("s4", &u.id, 600, t(1000), None, login("s4"), t(13)).await.unwrap();
+    assert_eq!(
+        s.end_user_sessions(
+            &u.id,
+            Some("s4"),
+            Some(AuditEvent::new(Some(&u.id), "session.end_all", "user", u.id.as_str())),
+            t(14)
+        )
+        .await
+        .unwrap(),
+        1
+    );
+    s.set_role(&u.id, Role::Coordinator, AuditEvent::new(None, "user.role_change", "user", u.id.as_str()), t(15))
+        .await
+        .unwrap();
+    assert!(s.session("s4").await.unwrap().is_none(), "a privilege change ends sessions");
+
+    s.create_session("s5", &u.id, 600, t(1000), None, login("s5"), t(16)).await.unwrap();
+    s.set_disabled(&u.id, true, AuditEvent::new(None, "user.disable", "user", u.id.as_str()), t(17)).await.unwrap();
+    assert!(s.session("s5").await.unwrap().is_none(), "disabling ends sessions at once");
+
+    s.set_disabled(&u.id, false, AuditEvent::new(None, "user.enable", "user", u.id.as_str()), t(18)).await.unwrap();
+    s.create_session("idle", &u.id, 60, t(10_000), None, login("idle"), t(20)).await.unwrap();
+    s.create_session("old", &u.id, 6000, t(50), None, login("old"), t(20)).await.unwrap();
+    s.create_session("fresh", &u.id, 6000, t(10_000), None, login("fresh"), t(20)).await.unwrap();
+    assert_eq!(s.prune_sessions(t(100)).await.unwrap(), 2);
+    assert!(s.session("fresh").await.unwrap().is_some());
+    s.end_session("fresh").await.unwrap();
+    assert!(s.session("fresh").await.unwrap().is_none());
+}
+
+async fn second_factor_steps_are_single_use_and_recovery_codes_too(db: &TestDb) {
+    let s = audited_store(db);
+    let u = s.create_user(new_user("ana@example.org", Role::Coordinator), new_id(t(0)), t(0)).await.unwrap();
+    let ev = |a: &'static str| AuditEvent::new(Some(&u.id), a, "user", u.id.as_str());
+    assert_eq!(s.totp_state(&u.id).await.unwrap(), Default::default());
+    assert!(!s.accept_totp_step(&u.id, 5).await.unwrap(), "no active secret");
+    assert!(
+        matches!(s.enable_totp(&u.id, 5, &[], ev("user.2fa_enable"), t(0)).await, Err(StoreError::NotFound)),
+        "nothing pending"
+    );
+    s.set_totp_pending(&u.id, Some(b"sealed secret")).await.unwrap();
+    let codes = vec!["h1".to_owned(), "h2".to_owned()];
+    s.enable_totp(&u.id, 100, &codes, ev("user.2fa_enable"), t(1)).await.unwrap();
+    let state = s.totp_state(&u.id).await.unwrap();
+    assert_eq!(
+        (state.pending, state.active.as_deref(), state.last_step),
+        (None, Some(&b"sealed secret"[..]), Some(100))
+    );
+    assert!(s.user_by_id(&u.id).await.unwrap().unwrap().totp_enabled);
+    assert!(!s.accept_totp_step(&u.id, 100).await.unwrap(), "the enrolment code cannot be replayed");
+    assert!(s.accept_totp_step(&u.id, 101).await.unwrap());
+    assert!(!s.accept_totp_step(&u.id, 101).await.unwrap(), "replay refused");
+    assert!(!s.accept_totp_step(&u.id, 99).await.unwrap(), "older steps refused");
+
+    assert_eq!(s.recovery_codes_left(&u.id).await.unwrap(), 2);
+    assert!(s.use_recovery_code(&u.id, "h1", t(2)).await.unwrap());
+    assert!(!s.use_recovery_code(&u.id, "h1", t(3)).await.unwrap(), "each code once");
+    assert!(!s.use_recovery_code(&u.id, "nope", t(3)).await.unwrap());
+    assert_eq!(s.recovery_codes_left(&u.id).await.unwrap(), 1);
+    s.replace_recovery_codes(
+        &u.id,
+        &["h3".to_owned(), "h4".to_owned(), "h5".to_owned()],
+        ev("user.recovery_codes"),
+        t(4),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.recovery_codes_left(&u.id).await.unwrap(), 3);
+    assert!(!s.use_recovery_code(&u.id, "h2", t(5)).await.unwrap(), "old codes are gone");
+
+    s.disable_totp(&u.id, ev("user.2fa_disable"), t(6)).await.unwrap();
+    assert_eq!(s.totp_state(&u.id).await.unwrap().active, None);
+    assert_eq!(s.recovery_codes_left(&u.id).await.unwrap(), 0);
+    assert!(!s.user_by_id(&u.id).await.unwrap().unwrap().totp_enabled);
+}
+
+async fn the_audit_chain_verifies_and_survives_retention(db: &TestDb) {
+    let s = audited_store(db);
+    for i in 0..6 {
+        s.append_audit(AuditEvent::new(None, "test.event", "thing", &format!("t{i}")), t(i * 100)).await.unwrap();
+    }
+    let (anchor, entries) = s.audit_chain().await.unwrap();
+    assert_eq!(anchor, None);
+    assert_eq!(verify_chain(&AUDIT_KEY, None, &entries), Ok(6));
+    assert_eq!(entries[0].at_micros, t(0).as_microsecond());
+    assert_eq!(entries[5].actor, "system");
+
+    let only =
+        s.audit_entries(&AuditFilter { object_id: Some("t2".into()), limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(only.len(), 1);
+    let window = s
+        .audit_entries(&AuditFilter { since: Some(t(100)), until: Some(t(300)), limit: 10, ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(window.iter().map(|e| e.object_id.as_str()).collect::<Vec<_>>(), ["t2", "t1"]);
+    let page = s.audit_entries(&AuditFilter { before_seq: Some(3), limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(page.len(), 2);
+
+    assert_eq!(s.prune_audit(t(250), t(1000)).await.unwrap(), 3);
+    assert_eq!(s.prune_audit(t(250), t(1000)).await.unwrap(), 0);
+    s.append_audit(AuditEvent::new(None, "test.event", "thing", "t6"), t(700)).await.unwrap();
+    let (anchor, entries) = s.audit_chain().await.unwrap();
+    assert_eq!(anchor.as_ref().map(|a| a.seq), Some(3));
+    assert_eq!(entries.first().map(|e| e.seq), Some(4));
+    assert_eq!(verify_chain(&AUDIT_KEY, anchor.as_ref(), &entries), Ok(4));
+}
+
+async fn an_edited_or_deleted_audit_row_breaks_the_chain(db: &TestDb) {
+    let s = audited_store(db);
+    for i in 0..4 {
+        s.append_audit(AuditEvent::new(None, "user.role_change", "user", &format!("u{i}")), t(i)).await.unwrap();
+    }
+    // The database itself refuses an UPDATE of the log...
+    let refused = raw_try(db, "UPDATE audit_log SET object_id = 'someone-else' WHERE seq = 2").await;
+    assert!(refused.is_err(), "append-only trigger");
+    // ...and one who removes that guard is still caught by the chain.
+    let drop = match db.engine() {
+        Engine::Sqlite => "DROP TRIGGER audit_log_append_only",
+        Engine::Postgres => "DROP TRIGGER audit_log_append_only ON audit_log",
+    };
+    raw_exec(db, drop).await;
+    raw_exec(db, "UPDATE audit_log SET object_id = 'someone-else' WHERE seq = 2").await;
+    let (anchor, entries) = s.audit_chain().await.unwrap();
+    assert!(matches!(
+        verify_chain(&AUDIT_KEY, anchor.as_ref(), &entries),
+        Err(kiteline_core::audit::ChainError::Edited { seq: 2 })
+    ));
+    raw_exec(db, "DELETE FROM audit_log WHERE seq = 2").await;
+    let (anchor, entries) = s.audit_chain().await.unwrap();
+    assert!(matches!(
+        verify_chain(&AUDIT_KEY, anchor.as_ref(), &entries),
+        Err(kiteline_core::audit::ChainError::Broken { seq: 3, .. })
+    ));
+}
+
+async fn rate_counters_are_shared_per_window(db: &TestDb) {
+    let s = store(db);
+    assert_eq!(s.rate_count("login:u1", t(0)).await.unwrap(), 0);
+    for expected in 1..=3 {
+        assert_eq!(s.rate_hit("login:u1", t(0)).await.unwrap(), expected);
+    }
+    assert_eq!(s.rate_hit("login:u1", t(60)).await.unwrap(), 1, "a new window starts from zero");
+    assert_eq!(s.rate_hit("login:u2", t(0)).await.unwrap(), 1);
+    assert_eq!(s.rate_count("login:u1", t(0)).await.unwrap(), 3);
+    assert_eq!(s.prune_rate_counters(t(60)).await.unwrap(), 2);
+    assert_eq!(s.rate_count("login:u1", t(60)).await.unwrap(), 1);
+}
+
+async fn api_tokens_are_found_by_digest_touched_and_revoked(db: &TestDb) {
+    let s = audited_store(db);
+    let u = s.create_user(new_user("ana@example.org", Role::Admin), new_id(t(0)), t(0)).await.unwrap();
+    let other = s.create_user(new_user("bo@example.org", Role::Admin), new_id(t(0)), t(0)).await.unwrap();
+    let tok = s.create_api_token(new_id(t(1)), &u.id, "ci", TokenScope::Read, "tok-digest", t(1)).await.unwrap();
+    let (found, owner) = s.api_token_by_digest("tok-digest").await.unwrap().unwrap();
+    assert_eq!((found.id.clone(), owner.id.clone()), (tok.id.clone(), u.id.clone()));
+    s.touch_api_token(&tok.id, t(5)).await.unwrap();
+    assert_eq!(s.api_tokens_of(&u.id).await.unwrap()[0].last_used_at, Some(t(5)));
+    let ev = |who: &Id| AuditEvent::new(Some(who), "api_token.revoke", "api_token", tok.id.as_str());
+    assert!(
+        matches!(s.revoke_api_token(&tok.id, &other.id, ev(&other.id), t(6)).await, Err(StoreError::NotFound)),
+        "only the owner"
+    );
+    s.revoke_api_token(&tok.id, &u.id, ev(&u.id), t(6)).await.unwrap();
+    assert!(s.api_token_by_digest("tok-digest").await.unwrap().is_none());
+    assert_eq!(s.api_tokens_of(&u.id).await.unwrap()[0].revoked_at, Some(t(6)));
+
+    s.create_api_token(new_id(t(7)), &u.id, "x", TokenScope::Read, "d2", t(7)).await.unwrap();
+    s.set_disabled(&u.id, true, AuditEvent::new(None, "user.disable", "user", u.id.as_str()), t(8)).await.unwrap();
+    assert!(s.api_token_by_digest("d2").await.unwrap().is_none(), "a disabled user's tokens stop working");
+}
+
+/// Like `raw_exec`, but returns the error instead of panicking.
+async fn raw_try(db: &TestDb, sql: &str) -> Result<(), String> {
+    match db.engine() {
+        Engine::Sqlite => {
+            rusqlite::Connection::open(&db.location).unwrap().execute_batch(sql).map_err(|e| e.to_string())
+        }
+        Engine::Postgres => {
+            let (client, conn) = tokio_postgres::connect(&testing::pg_url(), tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(conn);
+            client.batch_execute(&format!("SET search_path TO {}; {sql}", db.location)).await.map_err(|e| e.to_string())
+        }
+    }
 }

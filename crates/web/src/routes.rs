@@ -122,6 +122,7 @@ fn password_errors(tr: Tr, password: &str, confirm: &str, email: &str) -> Vec<Fi
                 PasswordProblem::TooLong => ("password", "error-password-too-long"),
                 PasswordProblem::Mismatch => ("confirm", "error-password-mismatch"),
                 PasswordProblem::ContainsEmail => ("password", "error-password-contains-email"),
+                PasswordProblem::Common => ("password", "error-password-common"),
             };
             vec![FieldError { field, message: tr.t(key) }]
         }
@@ -199,7 +200,13 @@ pub async fn setup_submit(
     let Some(email) = email.filter(|_| errors.is_empty()) else { return again(errors) };
     let hash = password::hash(form.password).await?;
     let now = Timestamp::now();
-    let user = NewUser { email: email.clone(), name: name.clone(), role: Role::Admin, locale: tr.lang().code().into() };
+    let user = NewUser {
+        email: email.clone(),
+        name: name.clone(),
+        role: Role::Admin,
+        locale: tr.lang().code().into(),
+        chapter_id: None,
+    };
     let digest = kiteline_core::crypto::token_digest(&token);
     match state.store.use_first_admin_link(&digest, user, new_id(now), &hash, now).await {
         Ok(admin) => {

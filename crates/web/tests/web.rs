@@ -210,6 +210,7 @@ async fn set_password_link_works_once_for_its_user() {
             name: "Vol".into(),
             role: Role::Volunteer,
             locale: "en".into(),
+            chapter_id: None,
         };
         let user = state.store.create_user(user, new_id(now), now).await.unwrap();
         let token = tokens::issue_link(&*state.store, LinkPurpose::SetPassword, Some(&user.id), 1, now).await.unwrap();

@@ -41,6 +41,7 @@ error-password-too-short = The password must have at least 12 characters.
 error-password-too-long = The password is too long.
 error-password-mismatch = The two passwords are different.
 error-password-contains-email = The password must not contain your e-mail address.
+error-password-common = This password is too common or too easy to guess. Try a few unrelated words.
 error-email-taken = An account with this e-mail address already exists.
 error-admin-exists = An administrator already exists; this link can no longer be used.
 error-summary = There is a problem

@@ -40,6 +40,7 @@ error-password-too-short = La contraseña debe tener al menos 12 caracteres.
 error-password-too-long = La contraseña es demasiado larga.
 error-password-mismatch = Las dos contraseñas no coinciden.
 error-password-contains-email = La contraseña no debe contener tu correo electrónico.
+error-password-common = Esta contraseña es demasiado común o fácil de adivinar. Prueba con varias palabras sin relación.
 error-email-taken = Ya existe una cuenta con este correo electrónico.
 error-admin-exists = Ya existe una cuenta de administración; este enlace ya no se puede usar.
 error-summary = Hay un problema
