@@ -177,7 +177,7 @@ pub fn is_common_password(password: &str) -> bool {
     let chars: Vec<char> = compact.chars().collect();
     let n = chars.len();
     // Repetition of a unit of up to half the length.
-    if (1..=n / 2).any(|u| n % u == 0 && chars.chunks(u).all(|c| c == &chars[..u])) {
+    if (1..=n / 2).any(|u| n.is_multiple_of(u) && chars.chunks(u).all(|c| c == &chars[..u])) {
         return true;
     }
     // Mostly consecutive: each character next to the previous one in the
