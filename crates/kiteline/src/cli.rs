@@ -84,6 +84,12 @@ fn command() -> Command {
             ),
         )
         .subcommand(
+            Command::new("audit").subcommand_required(true).about("The audit log").subcommand(
+                Command::new("verify")
+                    .about("Check the audit log's hash chain; exit 1 if an entry was edited, removed or reordered"),
+            ),
+        )
+        .subcommand(
             Command::new("mail").subcommand_required(true).about("Mail tools").subcommand(
                 Command::new("test")
                     .about("Queue a test message (the worker sends it)")
@@ -189,6 +195,7 @@ fn run(matches: &ArgMatches) -> Result<(), Fail> {
         ("token", Some(("create", args))) => runtime()?.block_on(token_create(&config, args)),
         ("backup", _) => runtime()?.block_on(backup(&config, sub.get_one::<PathBuf>("out").expect("required"))),
         ("mail", Some(("test", args))) => runtime()?.block_on(mail_test(&config, args)),
+        ("audit", Some(("verify", _))) => runtime()?.block_on(audit_verify(&config)),
         _ => Err(Fail::usage("unknown command; see kiteline --help")),
     }
 }
@@ -239,6 +246,7 @@ async fn user_add(config: &Config, args: &ArgMatches) -> Result<(), Fail> {
     let hours = kiteline_web::tokens::SET_PASSWORD_LINK_HOURS;
     let token =
         kiteline_web::tokens::issue_link(&*app.store, LinkPurpose::SetPassword, Some(&user.id), hours, now).await?;
+    app.store.append_audit(kiteline_store::AuditEvent::new(None, "user.create", "user", user.id.as_str()), now).await?;
     println!("created {} account {} for {}", user.role, user.id, user.email);
     println!("single-use link to set the password (valid {hours} hours):");
     println!("{}/password/{token}", config.public_url);
@@ -260,6 +268,9 @@ async fn token_create(config: &Config, args: &ArgMatches) -> Result<(), Fail> {
     let now = Timestamp::now();
     let digest = kiteline_core::crypto::token_digest(&token);
     let created = app.store.create_api_token(new_id(now), &user.id, label, scope, &digest, now).await?;
+    app.store
+        .append_audit(kiteline_store::AuditEvent::new(None, "api_token.create", "api_token", created.id.as_str()), now)
+        .await?;
     println!("created {} token {} ({:?}) for {}", scope.as_str(), created.id, created.label, user.email);
     println!("it is shown only now; store it somewhere safe:");
     println!("{token}");
@@ -281,6 +292,20 @@ async fn backup(config: &Config, out: &std::path::Path) -> Result<(), Fail> {
     println!("wrote a consistent copy of the database to {}", out.display());
     println!("it does not include the key file ({}); back that up separately", config.key_file.display());
     Ok(())
+}
+
+async fn audit_verify(config: &Config) -> Result<(), Fail> {
+    let app = serve::open(config).await?;
+    let (anchor, entries) = app.store.audit_chain().await?;
+    match kiteline_core::audit::verify_chain(&app.vault.audit_key(), anchor.as_ref(), &entries) {
+        Ok(n) => {
+            let from = anchor.map_or(1, |a| a.seq + 1);
+            let head = entries.last().map_or_else(|| "(empty)".to_owned(), |e| format!("{} {}", e.seq, &e.hash[..16]));
+            println!("audit log intact: {n} entries checked from #{from}; head {head}");
+            Ok(())
+        }
+        Err(e) => Err(Fail::run(format!("audit log verification FAILED: {e}"))),
+    }
 }
 
 async fn mail_test(config: &Config, args: &ArgMatches) -> Result<(), Fail> {

@@ -131,6 +131,9 @@ pub struct Config {
     pub mail_from: String,
     pub worker: bool,
     pub shutdown_grace_seconds: u64,
+    pub rate_limits: bool,
+    pub client_ip_header: Option<String>,
+    pub audit_retention_days: u64,
     pub log: String,
     pub log_format: LogFormat,
     /// Where each setting's value came from, by env name.
@@ -295,6 +298,22 @@ pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Config, Con
         3600,
     )?;
 
+    let rate_limits = parse_bool("KITELINE_RATE_LIMITS", get("KITELINE_RATE_LIMITS", &mut sources), true)?;
+    let client_ip_header =
+        get("KITELINE_CLIENT_IP_HEADER", &mut sources).map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty());
+    if let Some(h) = &client_ip_header
+        && !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(err("KITELINE_CLIENT_IP_HEADER", format!("{h:?} is not a header name, like X-Forwarded-For")));
+    }
+    let audit_retention_days = parse_number(
+        "KITELINE_AUDIT_RETENTION_DAYS",
+        get("KITELINE_AUDIT_RETENTION_DAYS", &mut sources),
+        180,
+        1,
+        36500,
+    )?;
+
     let log = get("KITELINE_LOG", &mut sources).unwrap_or_else(|| "info".into());
     if !valid_log_filter(&log) {
         return Err(err(
@@ -331,6 +350,9 @@ pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Config, Con
         mail_from,
         worker,
         shutdown_grace_seconds,
+        rate_limits,
+        client_ip_header,
+        audit_retention_days,
         log,
         log_format,
         sources,
@@ -392,6 +414,11 @@ impl Config {
                 "KITELINE_MAIL_FROM" => self.mail_from.clone(),
                 "KITELINE_WORKER" => if self.worker { "on" } else { "off" }.into(),
                 "KITELINE_SHUTDOWN_GRACE_SECONDS" => self.shutdown_grace_seconds.to_string(),
+                "KITELINE_RATE_LIMITS" => if self.rate_limits { "on" } else { "off" }.into(),
+                "KITELINE_CLIENT_IP_HEADER" => {
+                    self.client_ip_header.clone().unwrap_or_else(|| "(unset: socket address)".into())
+                }
+                "KITELINE_AUDIT_RETENTION_DAYS" => self.audit_retention_days.to_string(),
                 "KITELINE_LOG" => self.log.clone(),
                 "KITELINE_LOG_FORMAT" => if self.log_format == LogFormat::Json { "json" } else { "text" }.into(),
                 _ => String::new(),
@@ -436,6 +463,9 @@ mod tests {
             ("KITELINE_SHUTDOWN_GRACE_SECONDS", "-1"),
             ("KITELINE_LOG", "loud"),
             ("KITELINE_LOG_FORMAT", "xml"),
+            ("KITELINE_RATE_LIMITS", "sometimes"),
+            ("KITELINE_CLIENT_IP_HEADER", "X Forwarded"),
+            ("KITELINE_AUDIT_RETENTION_DAYS", "0"),
         ];
         for (k, v) in cases {
             let e = load(None, &env(&[(k, v)])).unwrap_err();

@@ -111,6 +111,11 @@ pub async fn serve(config: Config) -> Result<(), Fail> {
         .await
         .map_err(|e| Fail::run(format!("cannot listen on {}: {e}", config.listen)))?;
     let bound = listener.local_addr().map_err(|e| Fail::run(e.to_string()))?;
+    if !config.rate_limits {
+        tracing::warn!(
+            "RATE LIMITS ARE OFF (KITELINE_RATE_LIMITS=off): logins, codes and public forms are unprotected; use only for load tests"
+        );
+    }
     let state = AppState {
         store: app.store.clone(),
         vault: app.vault.clone(),
@@ -118,13 +123,16 @@ pub async fn serve(config: Config) -> Result<(), Fail> {
             public_url: config.public_url.clone(),
             site_name: config.site_name.clone(),
             mail_from: config.mail_from.clone(),
+            client_ip_header: config.client_ip_header.clone(),
         }),
+        limits: Arc::new(kiteline_web::security::RateLimits::new(config.rate_limits)),
     };
-    let router = kiteline_web::router(state);
+    let router = kiteline_web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = config.worker.then(|| {
-        let w = Worker::new(app.store.clone(), app.vault.clone(), transport, config.mail_from.clone());
+        let mut w = Worker::new(app.store.clone(), app.vault.clone(), transport, config.mail_from.clone());
+        w.audit_retention_days = config.audit_retention_days;
         let rx = stop_rx.clone();
         tokio::spawn(async move { w.run(rx).await })
     });
@@ -169,7 +177,8 @@ pub async fn serve(config: Config) -> Result<(), Fail> {
 
 pub async fn worker_only(config: Config, once: bool) -> Result<(), Fail> {
     let app = open(&config).await?;
-    let worker = Worker::new(app.store, app.vault, transport(&config)?, config.mail_from.clone());
+    let mut worker = Worker::new(app.store, app.vault, transport(&config)?, config.mail_from.clone());
+    worker.audit_retention_days = config.audit_retention_days;
     if once {
         let n = worker.run_until_idle().await?;
         println!("ran {n} job(s)");

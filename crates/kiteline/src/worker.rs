@@ -29,7 +29,12 @@ pub struct Worker {
     pub transport: Arc<dyn MailTransport>,
     pub mail_from: String,
     pub name: String,
+    /// Audit entries older than this many days are pruned by maintenance.
+    pub audit_retention_days: u64,
 }
+
+/// How often an idle worker runs maintenance (purges of expired data).
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Why a job did not succeed: worth retrying, or not.
 #[derive(Debug)]
@@ -48,15 +53,22 @@ impl Worker {
     pub fn new(store: DynStore, vault: Vault, transport: Arc<dyn MailTransport>, mail_from: String) -> Worker {
         let name =
             format!("{}-{}", std::process::id(), kiteline_core::crypto::hex(&kiteline_store::random_bytes::<4>()));
-        Worker { store, vault, transport, mail_from, name }
+        Worker { store, vault, transport, mail_from, name, audit_retention_days: 180 }
     }
 
     /// Runs until `shutdown` turns true; the job in hand is always finished.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(worker = %self.name, "worker started");
+        let mut last_maintenance: Option<std::time::Instant> = None;
         loop {
             if *shutdown.borrow() {
                 break;
+            }
+            if last_maintenance.is_none_or(|t| t.elapsed() >= MAINTENANCE_EVERY) {
+                last_maintenance = Some(std::time::Instant::now());
+                if let Err(e) = self.maintenance(Timestamp::now()).await {
+                    tracing::error!(error = %e, "maintenance failed");
+                }
             }
             match self.run_one().await {
                 Ok(true) => continue,
@@ -93,6 +105,18 @@ impl Worker {
             }
         }
         Ok(true)
+    }
+
+    /// Purges what has expired: ended sessions, old rate-limit windows, and
+    /// audit entries past retention (moving the chain's anchor). Safe to run
+    /// on several nodes at once.
+    pub async fn maintenance(&self, now: Timestamp) -> Result<(), StoreError> {
+        let sessions = self.store.prune_sessions(now).await?;
+        let counters = self.store.prune_rate_counters(now - SignedDuration::from_hours(24)).await?;
+        let cutoff = now - SignedDuration::from_hours(24 * self.audit_retention_days as i64);
+        let audit = self.store.prune_audit(cutoff, now).await?;
+        tracing::info!(sessions, counters, audit_entries = audit, "maintenance done");
+        Ok(())
     }
 
     /// Drains every due job (tests, `kiteline worker --once`).

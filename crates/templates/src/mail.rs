@@ -13,6 +13,10 @@ pub enum MailKind {
     Test,
     /// A single-use link to choose a password.
     SetPassword { link: String, hours: u32 },
+    /// An invitation from `inviter`, with a single-use set-password link.
+    Invitation { inviter: String, link: String, hours: u32 },
+    /// A password reset link.
+    PasswordReset { link: String, hours: u32 },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +44,16 @@ pub fn render(lang: Lang, to_name: &str, kind: &MailKind, site: &str) -> Rendere
             tr.t("mail-set-password-subject"),
             tr.t_with("mail-set-password-body", &[("link", link), ("hours", &hours.to_string())]),
         ),
+        MailKind::Invitation { inviter, link, hours } => (
+            tr.t("mail-invite-subject"),
+            tr.t_with(
+                "mail-invite-body",
+                &[("inviter", inviter), ("site", site), ("link", link), ("hours", &hours.to_string())],
+            ),
+        ),
+        MailKind::PasswordReset { link, hours } => {
+            (tr.t("mail-reset-subject"), tr.t_with("mail-reset-body", &[("link", link), ("hours", &hours.to_string())]))
+        }
     };
     let text = MailText {
         greeting: &if to_name.trim().is_empty() {

@@ -18,6 +18,10 @@ use axum::response::{IntoResponse, Response};
 pub enum ErrorPage {
     NotFound,
     BadRequest,
+    Forbidden,
+    Csrf,
+    /// Seconds to wait.
+    RateLimited(u64),
     Internal,
 }
 
@@ -27,6 +31,12 @@ pub enum AppError {
     NotFound,
     #[error("bad request")]
     BadRequest,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("missing or wrong CSRF token")]
+    Csrf,
+    #[error("rate limited for {0} s")]
+    RateLimited(u64),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -42,6 +52,14 @@ impl IntoResponse for AppError {
         let (status, page) = match self {
             AppError::NotFound => (StatusCode::NOT_FOUND, ErrorPage::NotFound),
             AppError::BadRequest => (StatusCode::BAD_REQUEST, ErrorPage::BadRequest),
+            AppError::Forbidden => (StatusCode::FORBIDDEN, ErrorPage::Forbidden),
+            AppError::Csrf => (StatusCode::FORBIDDEN, ErrorPage::Csrf),
+            AppError::RateLimited(s) => {
+                let mut r =
+                    (StatusCode::TOO_MANY_REQUESTS, [(axum::http::header::RETRY_AFTER, s.to_string())]).into_response();
+                r.extensions_mut().insert(ErrorPage::RateLimited(s));
+                return r;
+            }
             AppError::Internal(detail) => {
                 let reference = kiteline_core::crypto::hex(&kiteline_store::random_bytes::<4>());
                 tracing::error!(reference, error = %detail, "request failed");

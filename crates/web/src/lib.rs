@@ -1,29 +1,38 @@
 //! Kiteline's HTTP layer: routes, handlers, extractors, errors and the
 //! headers every response carries.
 //!
-//! [`router`] builds the whole application as an axum `Router`, so tests drive
-//! it with `tower::ServiceExt::oneshot`, no socket needed.
+//! [`router`] builds the whole application as an axum `Router` from one table
+//! ([`route_table`]), so tests drive it with `tower::ServiceExt::oneshot` and
+//! can require that every route appears in the access matrix.
 //!
 //! Architecture invariants:
 //! * Handlers never build SQL; they call the [`Store`](kiteline_store::Store).
 //! * No response refers to another origin; the CSP forbids it anyway.
+//! * Who may reach a handler is in its signature: an extractor from
+//!   [`security`] (`Member`, `Staff`, `Admin`, `Enrolling`, `AwaitingCode`,
+//!   `api::Caller`) — never a check hidden in the body alone.
 //! * Logs carry the method, the *route pattern* (never the concrete path, which
 //!   may hold a token), the status and the duration — no IPs, no user agents,
-//!   no query strings, no form values.
+//!   no query strings, no form values, no session ids.
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use kiteline_store::DynStore;
 use kiteline_store::vault::Vault;
 
+mod account;
+mod admin;
+pub mod api;
+mod auth;
 pub mod error;
 pub mod locale;
 pub mod mail;
 pub mod middleware;
 pub mod password;
 mod routes;
+pub mod security;
 pub mod tokens;
 
 /// Settings the web layer needs, derived from the configuration.
@@ -35,6 +44,9 @@ pub struct WebConfig {
     pub site_name: String,
     /// `Name <address>` that mail comes from.
     pub mail_from: String,
+    /// A header carrying the client address when behind a proxy
+    /// (`X-Forwarded-For`); `None` uses the socket's peer address.
+    pub client_ip_header: Option<String>,
 }
 
 impl WebConfig {
@@ -49,35 +61,78 @@ pub struct AppState {
     pub store: DynStore,
     pub vault: Vault,
     pub config: Arc<WebConfig>,
+    pub limits: Arc<security::RateLimits>,
+}
+
+/// Every route: method, path pattern, handler.
+pub fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
+    vec![
+        ("GET", "/", get(routes::home)),
+        ("GET", "/healthz", get(routes::healthz)),
+        ("GET", "/readyz", get(routes::readyz)),
+        ("GET", "/static/kiteline.css", get(routes::stylesheet)),
+        ("POST", "/language", post(routes::set_language)),
+        ("GET", "/setup/{token}", get(routes::setup_form)),
+        ("POST", "/setup/{token}", post(routes::setup_submit)),
+        ("GET", "/password/{token}", get(routes::password_form)),
+        ("POST", "/password/{token}", post(routes::password_submit)),
+        ("GET", "/login", get(auth::login_form)),
+        ("POST", "/login", post(auth::login_submit)),
+        ("GET", "/login/2fa", get(auth::code_form)),
+        ("POST", "/login/2fa", post(auth::code_submit)),
+        ("POST", "/logout", post(auth::logout)),
+        ("POST", "/logout/everywhere", post(auth::logout_everywhere)),
+        ("GET", "/password/reset", get(auth::reset_form)),
+        ("POST", "/password/reset", post(auth::reset_submit)),
+        ("GET", "/account", get(account::profile_form)),
+        ("POST", "/account", post(account::profile_submit)),
+        ("GET", "/account/password", get(account::password_form)),
+        ("POST", "/account/password", post(account::password_submit)),
+        ("GET", "/account/2fa", get(account::two_factor)),
+        ("POST", "/account/2fa/setup", post(account::two_factor_setup)),
+        ("POST", "/account/2fa/confirm", post(account::two_factor_confirm)),
+        ("POST", "/account/2fa/recovery-codes", post(account::two_factor_new_codes)),
+        ("POST", "/account/2fa/disable", post(account::two_factor_disable)),
+        ("GET", "/account/tokens", get(account::tokens)),
+        ("POST", "/account/tokens", post(account::token_create)),
+        ("POST", "/account/tokens/{id}/revoke", post(account::token_revoke)),
+        ("GET", "/admin/users", get(admin::users)),
+        ("POST", "/admin/users/invite", post(admin::invite)),
+        ("POST", "/admin/users/{id}/role", post(admin::change_role)),
+        ("POST", "/admin/users/{id}/disable", post(admin::disable)),
+        ("POST", "/admin/users/{id}/enable", post(admin::enable)),
+        ("POST", "/admin/chapters", post(admin::add_chapter)),
+        ("GET", "/admin/audit", get(admin::audit)),
+        ("GET", "/api/v1/me", get(api::me)),
+        ("POST", "/api/v1/me/logout-everywhere", post(api::logout_everywhere)),
+        ("GET", "/api/v1/users", get(api::users)),
+    ]
+}
+
+/// The (method, pattern) of every route, for tests.
+pub fn routes() -> Vec<(&'static str, &'static str)> {
+    route_table().into_iter().map(|(m, p, _)| (m, p)).collect()
 }
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     let https = state.config.is_https();
-    Router::new()
-        .route("/", get(routes::home))
-        .route("/healthz", get(routes::healthz))
-        .route("/readyz", get(routes::readyz))
-        .route("/static/kiteline.css", get(routes::stylesheet))
-        .route("/language", post(routes::set_language))
-        .route("/setup/{token}", get(routes::setup_form).post(routes::setup_submit))
-        .route("/password/{token}", get(routes::password_form).post(routes::password_submit))
-        .fallback(routes::not_found)
+    let mut r: Router<AppState> = Router::new();
+    let mut by_path: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
+    for (_, path, handler) in route_table() {
+        match by_path.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, existing)) => *existing = std::mem::take(existing).merge(handler),
+            None => by_path.push((path, handler)),
+        }
+    }
+    for (path, handler) in by_path {
+        r = r.route(path, handler);
+    }
+    r.fallback(routes::not_found)
         .layer(axum::middleware::from_fn(middleware::error_pages))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security::load_session))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security::csrf))
         .layer(axum::middleware::from_fn(move |req, next| middleware::security_headers(https, req, next)))
         .layer(axum::middleware::from_fn(middleware::access_log))
         .with_state(state)
 }
-
-/// The route patterns the application serves, for tests that must cover them all.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/"),
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-    ("GET", "/static/kiteline.css"),
-    ("POST", "/language"),
-    ("GET", "/setup/{token}"),
-    ("POST", "/setup/{token}"),
-    ("GET", "/password/{token}"),
-    ("POST", "/password/{token}"),
-];

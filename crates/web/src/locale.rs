@@ -34,6 +34,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Locale {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        // An explicit choice on this browser wins; then a signed-in user's
+        // saved language; then the browser's Accept-Language.
+        if let Some(lang) = cookie(&parts.headers, LANG_COOKIE).and_then(Lang::from_tag) {
+            return Ok(Locale(Tr::new(lang)));
+        }
+        if let Some(crate::security::Auth::Signed(s)) = parts.extensions.get::<crate::security::Auth>()
+            && let Some(lang) = Lang::from_tag(&s.user.locale)
+        {
+            return Ok(Locale(Tr::new(lang)));
+        }
         Ok(Locale(Tr::new(lang_of(&parts.headers))))
     }
 }

@@ -6,9 +6,9 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
-use kiteline_templates::pages::MessagePage;
-use kiteline_templates::{Lang, Tr};
+use axum::response::{IntoResponse, Response};
+use kiteline_templates::Tr;
+use kiteline_templates::pages::{Chrome, MessagePage};
 
 use crate::error::{ErrorPage, ErrorReference};
 use crate::locale::lang_of;
@@ -58,6 +58,8 @@ pub async fn security_headers(https: bool, req: Request, next: Next) -> Response
 /// that does not parse, a wrong method).
 pub async fn error_pages(req: Request, next: Next) -> Response {
     let lang = lang_of(req.headers());
+    let csrf = req.extensions().get::<crate::security::CsrfToken>().map(|t| t.0.clone()).unwrap_or_default();
+    let nav = req.extensions().get::<crate::security::Auth>().and_then(|a| a.nav());
     let response = next.run(req).await;
     let status = response.status();
     let marked = response.extensions().get::<ErrorPage>().copied();
@@ -72,20 +74,41 @@ pub async fn error_pages(req: Request, next: Next) -> Response {
         _ => return response,
     };
     let reference = response.extensions().get::<ErrorReference>().cloned();
-    render_error(lang, status, page, reference)
+    let (mut parts, _) = response.into_parts();
+    let c = Chrome::new(Tr::new(lang), "/", csrf, nav);
+    let body = render_error(c, page, reference);
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
-fn render_error(lang: Lang, status: StatusCode, page: ErrorPage, reference: Option<ErrorReference>) -> Response {
-    let tr = Tr::new(lang);
+/// An error page for middleware that runs before the page context exists
+/// (the CSRF check): in the visitor's language, without navigation.
+pub fn early_error_page(headers: &axum::http::HeaderMap, error: crate::error::AppError) -> Response {
+    let response = error.into_response();
+    let Some(page) = response.extensions().get::<ErrorPage>().copied() else { return response };
+    let (mut parts, _) = response.into_parts();
+    let body = render_error(Chrome::new(Tr::new(lang_of(headers)), "/", "", None), page, None);
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+fn render_error(c: Chrome, page: ErrorPage, reference: Option<ErrorReference>) -> String {
+    let tr = c.tr;
     let key = match page {
         ErrorPage::NotFound => "not-found",
         ErrorPage::BadRequest => "bad-request",
+        ErrorPage::Forbidden => "forbidden",
+        ErrorPage::Csrf => "csrf",
+        ErrorPage::RateLimited(_) => "rate-limited",
         ErrorPage::Internal => "server-error",
     };
-    let mut message = MessagePage::from_key(tr, "/".into(), key);
+    let mut message = MessagePage::from_key(c, key);
+    if let ErrorPage::RateLimited(seconds) = page {
+        message.text = tr.t_with("rate-limited-text", &[("seconds", &seconds.to_string())]);
+    }
     if let Some(ErrorReference(r)) = reference {
         message.text = format!("{} (ref {r})", message.text);
     }
-    let body = askama::Template::render(&message).unwrap_or_else(|_| "error".into());
-    (status, Html(body)).into_response()
+    askama::Template::render(&message).unwrap_or_else(|_| "error".into())
 }

@@ -14,16 +14,23 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::AppError;
-use crate::locale::{LANG_COOKIE, Locale};
+use crate::locale::LANG_COOKIE;
+use crate::security::{ClientNet, FORM_NET, LINK_NET, Page};
 use crate::{password, tokens};
+use kiteline_templates::pages::Chrome;
 
-fn html(status: StatusCode, page: impl Template) -> Result<Response, AppError> {
+pub(crate) fn html(status: StatusCode, page: impl Template) -> Result<Response, AppError> {
     let body = page.render().map_err(|e| AppError::Internal(format!("template: {e}")))?;
     Ok((status, Html(body)).into_response())
 }
 
-pub async fn home(Locale(tr): Locale) -> Result<Response, AppError> {
-    html(StatusCode::OK, HomePage { tr, path: "/".into() })
+pub async fn home(Page(c): Page) -> Result<Response, AppError> {
+    html(StatusCode::OK, HomePage { c })
+}
+
+/// Counts one attempt against a per-network limit, or refuses.
+pub(crate) fn limit(state: &AppState, rule: crate::security::Rule, net: &str) -> Result<(), AppError> {
+    state.limits.attempt(rule, net, Timestamp::now().as_second()).map_err(AppError::RateLimited)
 }
 
 pub async fn not_found() -> AppError {
@@ -80,7 +87,12 @@ fn safe_next(next: &str) -> &str {
 }
 
 /// Remembers the visitor's language choice for a year.
-pub async fn set_language(State(state): State<AppState>, Form(form): Form<LanguageForm>) -> Result<Response, AppError> {
+pub async fn set_language(
+    State(state): State<AppState>,
+    ClientNet(net): ClientNet,
+    Form(form): Form<LanguageForm>,
+) -> Result<Response, AppError> {
+    limit(&state, FORM_NET, &net)?;
     let lang = Lang::from_tag(&form.lang).ok_or(AppError::BadRequest)?;
     let secure = if state.config.is_https() { "; Secure" } else { "" };
     let cookie = format!("{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly{secure}", lang.code());
@@ -109,11 +121,11 @@ impl std::fmt::Debug for SetupForm {
     }
 }
 
-fn link_invalid(tr: Tr) -> Result<Response, AppError> {
-    html(StatusCode::NOT_FOUND, MessagePage::from_key(tr, "/".into(), "link-invalid"))
+fn link_invalid(c: Chrome) -> Result<Response, AppError> {
+    html(StatusCode::NOT_FOUND, MessagePage::from_key(c, "link-invalid"))
 }
 
-fn password_errors(tr: Tr, password: &str, confirm: &str, email: &str) -> Vec<FieldError> {
+pub(crate) fn password_errors(tr: Tr, password: &str, confirm: &str, email: &str) -> Vec<FieldError> {
     match check_new_password(password, confirm, email) {
         Ok(()) => vec![],
         Err(p) => {
@@ -130,7 +142,7 @@ fn password_errors(tr: Tr, password: &str, confirm: &str, email: &str) -> Vec<Fi
 }
 
 /// A display name: trimmed, 1–200 characters, no control characters.
-fn parse_name(tr: Tr, raw: &str, errors: &mut Vec<FieldError>) -> String {
+pub(crate) fn parse_name(tr: Tr, raw: &str, errors: &mut Vec<FieldError>) -> String {
     let name = raw.trim();
     if name.is_empty() {
         errors.push(FieldError { field: "name", message: tr.t("error-name-required") });
@@ -154,27 +166,27 @@ async fn usable(
 
 pub async fn setup_form(
     State(state): State<AppState>,
-    Locale(tr): Locale,
+    Page(c): Page,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
     if usable(&state, &token, LinkPurpose::FirstAdmin).await?.is_none() {
-        return link_invalid(tr);
+        return link_invalid(c);
     }
     let action = format!("/setup/{token}");
-    html(
-        StatusCode::OK,
-        SetupPage { tr, path: action.clone(), action, name: String::new(), email: String::new(), errors: vec![] },
-    )
+    html(StatusCode::OK, SetupPage { c, action, name: String::new(), email: String::new(), errors: vec![] })
 }
 
 pub async fn setup_submit(
     State(state): State<AppState>,
-    Locale(tr): Locale,
+    Page(c): Page,
+    ClientNet(net): ClientNet,
     Path(token): Path<String>,
     Form(form): Form<SetupForm>,
 ) -> Result<Response, AppError> {
+    limit(&state, LINK_NET, &net)?;
+    let tr = c.tr;
     if usable(&state, &token, LinkPurpose::FirstAdmin).await?.is_none() {
-        return link_invalid(tr);
+        return link_invalid(c);
     }
     let mut errors = Vec::new();
     let name = parse_name(tr, &form.name, &mut errors);
@@ -188,8 +200,7 @@ pub async fn setup_submit(
         html(
             StatusCode::UNPROCESSABLE_ENTITY,
             SetupPage {
-                tr,
-                path: action.clone(),
+                c: c.clone(),
                 action: action.clone(),
                 name: name.clone(),
                 email: form.email.trim().to_owned(),
@@ -212,12 +223,12 @@ pub async fn setup_submit(
         Ok(admin) => {
             tracing::info!(user = %admin.id, "first administrator created");
             let text = tr.t_with("setup-done-text", &[("email", email.as_str())]);
-            html(StatusCode::OK, MessagePage { tr, path: "/".into(), title: tr.t("setup-done-title"), text })
+            html(StatusCode::OK, MessagePage { c, title: tr.t("setup-done-title"), text })
         }
-        Err(StoreError::NotFound) => link_invalid(tr),
-        Err(StoreError::Conflict(c)) if c == "admin exists" => {
+        Err(StoreError::NotFound) => link_invalid(c),
+        Err(StoreError::Conflict(what)) if what == "admin exists" => {
             let text = tr.t("error-admin-exists");
-            html(StatusCode::CONFLICT, MessagePage { tr, path: "/".into(), title: tr.t("link-invalid-title"), text })
+            html(StatusCode::CONFLICT, MessagePage { c, title: tr.t("link-invalid-title"), text })
         }
         Err(StoreError::Conflict(_)) => again(vec![FieldError { field: "email", message: tr.t("error-email-taken") }]),
         Err(e) => Err(e.into()),
@@ -244,11 +255,11 @@ async fn link_user(state: &AppState, token: &str) -> Result<Option<kiteline_stor
     Ok(state.store.user_by_id(&user_id).await?.filter(|u| u.disabled_at.is_none()))
 }
 
-fn password_page(tr: Tr, token: &str, email: &str, errors: Vec<FieldError>) -> SetPasswordPage {
+fn password_page(c: Chrome, token: &str, email: &str, errors: Vec<FieldError>) -> SetPasswordPage {
     let action = format!("/password/{token}");
+    let tr = c.tr;
     SetPasswordPage {
-        tr,
-        path: action.clone(),
+        c,
         action,
         email: email.to_owned(),
         lead: tr.t_with("password-lead", &[("email", email)]),
@@ -258,34 +269,37 @@ fn password_page(tr: Tr, token: &str, email: &str, errors: Vec<FieldError>) -> S
 
 pub async fn password_form(
     State(state): State<AppState>,
-    Locale(tr): Locale,
+    Page(c): Page,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
     match link_user(&state, &token).await? {
-        Some(user) => html(StatusCode::OK, password_page(tr, &token, &user.email, vec![])),
-        None => link_invalid(tr),
+        Some(user) => html(StatusCode::OK, password_page(c, &token, &user.email, vec![])),
+        None => link_invalid(c),
     }
 }
 
 pub async fn password_submit(
     State(state): State<AppState>,
-    Locale(tr): Locale,
+    Page(c): Page,
+    ClientNet(net): ClientNet,
     Path(token): Path<String>,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, AppError> {
-    let Some(user) = link_user(&state, &token).await? else { return link_invalid(tr) };
+    limit(&state, LINK_NET, &net)?;
+    let tr = c.tr;
+    let Some(user) = link_user(&state, &token).await? else { return link_invalid(c) };
     let errors = password_errors(tr, &form.password, &form.confirm, &user.email);
     if !errors.is_empty() {
-        return html(StatusCode::UNPROCESSABLE_ENTITY, password_page(tr, &token, &user.email, errors));
+        return html(StatusCode::UNPROCESSABLE_ENTITY, password_page(c, &token, &user.email, errors));
     }
     let hash = password::hash(form.password).await?;
     let digest = kiteline_core::crypto::token_digest(&token);
     match state.store.use_set_password_link(&digest, &hash, Timestamp::now()).await {
         Ok(user) => {
             tracing::info!(user = %user.id, "password set");
-            html(StatusCode::OK, MessagePage::from_key(tr, "/".into(), "password-done"))
+            html(StatusCode::OK, MessagePage::from_key(c, "password-done"))
         }
-        Err(StoreError::NotFound) => link_invalid(tr),
+        Err(StoreError::NotFound) => link_invalid(c),
         Err(e) => Err(e.into()),
     }
 }

@@ -1,0 +1,490 @@
+//! A user's own account: profile (with the phone number sealed), password,
+//! second factor and API tokens.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use jiff::Timestamp;
+use kiteline_core::crypto::{FieldContext, token_digest};
+use kiteline_core::{Role, totp};
+use kiteline_store::{AuditEvent, Id, ProfileUpdate, StoreError, TokenScope, User, new_id};
+use kiteline_templates::Tr;
+use kiteline_templates::pages::{
+    Chrome, FieldError, PasswordChangePage, ProfileForm, TokenRow, TokensPage, TwoFactorPage,
+};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::{CodeForm, checked_code, new_recovery_codes, recovery_digest, totp_context};
+use crate::error::AppError;
+use crate::routes::{html, parse_name, password_errors};
+use crate::security::{
+    ClientNet, Enrolling, LOGIN_NET, Member, Page, Signed, Stage, new_session_id, session_cookie_name, set_cookie,
+};
+
+/// Languages offered on the profile (code, name in that language).
+pub const LANGUAGES: &[(&str, &str)] = &[
+    ("en", "English"),
+    ("es", "Español"),
+    ("zh", "中文"),
+    ("vi", "Tiếng Việt"),
+    ("tl", "Tagalog"),
+    ("ko", "한국어"),
+    ("ar", "العربية"),
+    ("ht", "Kreyòl ayisyen"),
+    ("fr", "Français"),
+    ("pt", "Português"),
+    ("ru", "Русский"),
+    ("asl", "ASL"),
+];
+
+pub(crate) fn phone_context(user: &Id) -> FieldContext<'_> {
+    FieldContext::new("users", "phone", user.as_str())
+}
+
+fn role_label(tr: Tr, role: Role) -> String {
+    let _ = tr;
+    role.as_str().to_owned()
+}
+
+async fn chapter_name(state: &AppState, tr: Tr, user: &User) -> Result<String, AppError> {
+    let Some(id) = &user.chapter_id else { return Ok(tr.t("users-at-large")) };
+    Ok(state.store.chapters().await?.into_iter().find(|c| &c.id == id).map(|c| c.name).unwrap_or_default())
+}
+
+fn form_of(user: &User, phone: String) -> ProfileForm {
+    let chosen: Vec<&str> = user.languages.split(',').collect();
+    ProfileForm {
+        name: user.name.clone(),
+        pronouns: user.pronouns.clone(),
+        time_zone: user.time_zone.clone(),
+        languages: LANGUAGES.iter().map(|(code, label)| (*code, *label, chosen.contains(code))).collect(),
+        locale: user.locale.clone(),
+        phone,
+        notify_email: user.notify_email,
+        notify_sms: user.notify_sms,
+    }
+}
+
+async fn account_page(
+    state: &AppState,
+    c: Chrome,
+    user: &User,
+    form: ProfileForm,
+    saved: bool,
+    errors: Vec<FieldError>,
+) -> Result<Response, AppError> {
+    let tr = c.tr;
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let page = kiteline_templates::pages::AccountPage {
+        chapter: chapter_name(state, tr, user).await?,
+        role: role_label(tr, user.role),
+        email: user.email.clone(),
+        c,
+        form,
+        saved,
+        errors,
+    };
+    html(status, page)
+}
+
+pub async fn profile_form(
+    State(state): State<AppState>,
+    Member(s): Member,
+    Page(c): Page,
+) -> Result<Response, AppError> {
+    let phone = match state.store.user_phone(&s.user.id).await? {
+        Some(sealed) => String::from_utf8(
+            state
+                .vault
+                .open(phone_context(&s.user.id), &sealed)
+                .map_err(|e| AppError::Internal(format!("phone: {e}")))?,
+        )
+        .unwrap_or_default(),
+        None => String::new(),
+    };
+    account_page(&state, c, &s.user, form_of(&s.user, phone), false, vec![]).await
+}
+
+/// A phone number as `+` and 7–15 digits (spaces, dots, dashes and brackets dropped).
+pub(crate) fn normalize_phone(raw: &str) -> Option<String> {
+    let trimmed = raw.trim();
+    let plus = trimmed.starts_with('+');
+    if trimmed.chars().any(|c| !(c.is_ascii_digit() || " .-()+".contains(c))) {
+        return None;
+    }
+    let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
+    if !(7..=15).contains(&digits.len()) {
+        return None;
+    }
+    // Ten digits without a country code are taken as North American.
+    Some(if plus {
+        format!("+{digits}")
+    } else if digits.len() == 10 {
+        format!("+1{digits}")
+    } else {
+        format!("+{digits}")
+    })
+}
+
+pub async fn profile_submit(
+    State(state): State<AppState>,
+    Member(s): Member,
+    Page(c): Page,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let tr = c.tr;
+    let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
+    let mut errors = Vec::new();
+    let name = parse_name(tr, &get("name"), &mut errors);
+    let pronouns = get("pronouns");
+    if pronouns.chars().count() > 40 || pronouns.chars().any(char::is_control) {
+        errors.push(FieldError { field: "pronouns", message: tr.t("error-pronouns") });
+    }
+    let time_zone = get("time_zone");
+    if jiff::tz::TimeZone::get(&time_zone).is_err() {
+        errors.push(FieldError { field: "time_zone", message: tr.t("error-time-zone") });
+    }
+    let languages: Vec<String> = fields.iter().filter(|(k, _)| k == "languages").map(|(_, v)| v.clone()).collect();
+    if languages.iter().any(|l| !LANGUAGES.iter().any(|(code, _)| code == l)) {
+        errors.push(FieldError { field: "name", message: tr.t("error-languages") });
+    }
+    let locale = match get("locale").as_str() {
+        "es" => "es",
+        _ => "en",
+    };
+    let phone_raw = get("phone");
+    let phone = if phone_raw.is_empty() {
+        None
+    } else {
+        let p = normalize_phone(&phone_raw);
+        if p.is_none() {
+            errors.push(FieldError { field: "phone", message: tr.t("error-phone") });
+        }
+        p
+    };
+    let form = ProfileForm {
+        name: name.clone(),
+        pronouns: pronouns.clone(),
+        time_zone: time_zone.clone(),
+        languages: LANGUAGES.iter().map(|(code, label)| (*code, *label, languages.iter().any(|l| l == code))).collect(),
+        locale: locale.to_owned(),
+        phone: phone.clone().unwrap_or(phone_raw),
+        notify_email: get("notify_email") == "on",
+        notify_sms: get("notify_sms") == "on",
+    };
+    if !errors.is_empty() {
+        return account_page(&state, c, &s.user, form, false, errors).await;
+    }
+    let sealed = phone.as_ref().map(|p| state.vault.seal(phone_context(&s.user.id), p.as_bytes()));
+    let update = ProfileUpdate {
+        name,
+        pronouns,
+        time_zone,
+        languages: languages.join(","),
+        locale: locale.to_owned(),
+        phone: sealed,
+        notify_email: form.notify_email,
+        notify_sms: form.notify_sms,
+    };
+    state.store.update_profile(&s.user.id, update, Timestamp::now()).await?;
+    let user = state.store.user_by_id(&s.user.id).await?.ok_or(AppError::NotFound)?;
+    account_page(&state, c, &user, form, true, vec![]).await
+}
+
+pub async fn password_form(Member(_): Member, Page(c): Page) -> Result<Response, AppError> {
+    html(StatusCode::OK, PasswordChangePage { c, done: false, errors: vec![] })
+}
+
+#[derive(Deserialize)]
+pub struct PasswordChange {
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+pub async fn password_submit(
+    State(state): State<AppState>,
+    Member(s): Member,
+    Page(c): Page,
+    ClientNet(net): ClientNet,
+    Form(form): Form<PasswordChange>,
+) -> Result<Response, AppError> {
+    let tr = c.tr;
+    let secs = Timestamp::now().as_second();
+    state.limits.check(LOGIN_NET, &net, secs).map_err(AppError::RateLimited)?;
+    let stored = state.store.password_hash(&s.user.id).await?.ok_or(AppError::Forbidden)?;
+    if !crate::password::verify(form.current, stored).await? {
+        state.limits.hit(LOGIN_NET, &net, secs);
+        let errors = vec![FieldError { field: "current", message: tr.t("error-current-password") }];
+        return html(StatusCode::UNPROCESSABLE_ENTITY, PasswordChangePage { c, done: false, errors });
+    }
+    let errors = password_errors(tr, &form.password, &form.confirm, &s.user.email);
+    if !errors.is_empty() {
+        return html(StatusCode::UNPROCESSABLE_ENTITY, PasswordChangePage { c, done: false, errors });
+    }
+    let hash = crate::password::hash(form.password).await?;
+    let event = AuditEvent::new(Some(&s.user.id), "user.password_change", "user", s.user.id.as_str());
+    state.store.change_password(&s.user.id, &hash, Some(&s.digest), event, Timestamp::now()).await?;
+    html(StatusCode::OK, PasswordChangePage { c, done: true, errors: vec![] })
+}
+
+/// The enrolment QR code as inline SVG, rendered here (no third party).
+fn qr_svg(uri: &str) -> Result<String, AppError> {
+    let code = qrcode::QrCode::new(uri.as_bytes()).map_err(|e| AppError::Internal(format!("QR: {e}")))?;
+    let svg = code.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).quiet_zone(true).build();
+    // Drop the XML declaration: the SVG is inlined in HTML.
+    Ok(svg.find("<svg").map_or(svg.clone(), |i| svg[i..].to_owned()))
+}
+
+async fn two_factor_page(
+    state: &AppState,
+    c: Chrome,
+    s: &Signed,
+    new_codes: Vec<String>,
+    errors: Vec<FieldError>,
+) -> Result<Response, AppError> {
+    let tr = c.tr;
+    let user = state.store.user_by_id(&s.user.id).await?.ok_or(AppError::NotFound)?;
+    let st = state.store.totp_state(&user.id).await?;
+    let (qr, secret) = match (&st.active, &st.pending) {
+        (None, Some(pending)) => {
+            let raw = state
+                .vault
+                .open(FieldContext::new("users", "totp_pending", user.id.as_str()), pending)
+                .map_err(|e| AppError::Internal(format!("TOTP pending: {e}")))?;
+            let uri = totp::otpauth_uri(&state.config.site_name, &user.email, &raw);
+            (Some(qr_svg(&uri)?), totp::base32_encode(&raw))
+        }
+        _ => (None, String::new()),
+    };
+    let left = state.store.recovery_codes_left(&user.id).await?;
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    html(
+        status,
+        TwoFactorPage {
+            required: s.stage == Stage::NeedsEnrolment,
+            enabled: st.active.is_some(),
+            codes_left_text: tr.t_with("twofa-codes-left", &[("count", &left.to_string())]),
+            can_disable: user.role == Role::Volunteer,
+            qr_svg: qr,
+            secret,
+            new_codes,
+            errors,
+            c,
+        },
+    )
+}
+
+pub async fn two_factor(
+    State(state): State<AppState>,
+    Enrolling(s): Enrolling,
+    Page(c): Page,
+) -> Result<Response, AppError> {
+    two_factor_page(&state, c, &s, vec![], vec![]).await
+}
+
+pub async fn two_factor_setup(State(state): State<AppState>, Enrolling(s): Enrolling) -> Result<Response, AppError> {
+    if !s.user.totp_enabled {
+        let secret = kiteline_store::random_bytes::<20>();
+        let sealed = state.vault.seal(FieldContext::new("users", "totp_pending", s.user.id.as_str()), &secret);
+        state.store.set_totp_pending(&s.user.id, Some(&sealed)).await?;
+    }
+    Ok(Redirect::to("/account/2fa").into_response())
+}
+
+pub async fn two_factor_confirm(
+    State(state): State<AppState>,
+    Enrolling(s): Enrolling,
+    Page(c): Page,
+    ClientNet(net): ClientNet,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, AppError> {
+    let tr = c.tr;
+    let now = Timestamp::now();
+    state.limits.check(crate::security::CODE_NET, &net, now.as_second()).map_err(AppError::RateLimited)?;
+    let st = state.store.totp_state(&s.user.id).await?;
+    let Some(pending) = st.pending else { return Ok(Redirect::to("/account/2fa").into_response()) };
+    let secret = state
+        .vault
+        .open(FieldContext::new("users", "totp_pending", s.user.id.as_str()), &pending)
+        .map_err(|e| AppError::Internal(format!("TOTP pending: {e}")))?;
+    let Some(step) = totp::verify(&secret, &form.code, now.as_second(), st.last_step) else {
+        state.limits.hit(crate::security::CODE_NET, &net, now.as_second());
+        let errors = vec![FieldError { field: "code", message: tr.t("error-code-invalid") }];
+        return two_factor_page(&state, c, &s, vec![], errors).await;
+    };
+    // The active secret is sealed under its own column: re-seal it there.
+    let active = state.vault.seal(totp_context(&s.user.id), &secret);
+    state.store.set_totp_pending(&s.user.id, Some(&active)).await?;
+    let codes = new_recovery_codes();
+    let hashes: Vec<String> = codes.iter().map(|c| recovery_digest(&s.user.id, c)).collect();
+    let event = AuditEvent::new(Some(&s.user.id), "user.2fa_enable", "user", s.user.id.as_str());
+    state.store.enable_totp(&s.user.id, step, &hashes, event, now).await?;
+    // Privilege change: the session gets a new id, with the factor proved.
+    let id = new_session_id();
+    state.store.rotate_session(&s.digest, &token_digest(&id), Some(now)).await?;
+    let mut signed = s.clone();
+    signed.stage = Stage::Full;
+    let mut response = two_factor_page(&state, c, &signed, codes, vec![]).await?;
+    let https = state.config.is_https();
+    let max_age = s.session.expires_at.duration_since(now).as_secs().max(1);
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie(session_cookie_name(https), &id, https, Some(max_age)));
+    Ok(response)
+}
+
+async fn code_refused(state: &AppState, c: Chrome, s: &Signed) -> Result<Response, AppError> {
+    let tr = c.tr;
+    two_factor_page(state, c, s, vec![], vec![FieldError { field: "code-regen", message: tr.t("error-code-invalid") }])
+        .await
+}
+
+pub async fn two_factor_new_codes(
+    State(state): State<AppState>,
+    Member(s): Member,
+    Page(c): Page,
+    ClientNet(net): ClientNet,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, AppError> {
+    if !checked_code(&state, &net, &s.user, &form.code, false).await? {
+        return code_refused(&state, c, &s).await;
+    }
+    let codes = new_recovery_codes();
+    let hashes: Vec<String> = codes.iter().map(|c| recovery_digest(&s.user.id, c)).collect();
+    let event = AuditEvent::new(Some(&s.user.id), "user.recovery_codes", "user", s.user.id.as_str());
+    state.store.replace_recovery_codes(&s.user.id, &hashes, event, Timestamp::now()).await?;
+    two_factor_page(&state, c, &s, codes, vec![]).await
+}
+
+pub async fn two_factor_disable(
+    State(state): State<AppState>,
+    Member(s): Member,
+    Page(c): Page,
+    ClientNet(net): ClientNet,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, AppError> {
+    if s.user.role != Role::Volunteer {
+        return Err(AppError::Forbidden);
+    }
+    if !checked_code(&state, &net, &s.user, &form.code, false).await? {
+        return code_refused(&state, c, &s).await;
+    }
+    let event = AuditEvent::new(Some(&s.user.id), "user.2fa_disable", "user", s.user.id.as_str());
+    state.store.disable_totp(&s.user.id, event, Timestamp::now()).await?;
+    Ok(Redirect::to("/account/2fa").into_response())
+}
+
+/// Scopes a role may give its tokens.
+fn scopes_for(role: Role) -> Vec<&'static str> {
+    match role {
+        Role::Admin => vec!["read", "write", "admin"],
+        _ => vec!["read", "write"],
+    }
+}
+
+fn when(t: Option<Timestamp>, tr: Tr) -> String {
+    t.map_or_else(|| tr.t("tokens-never"), |t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+}
+
+async fn tokens_page(
+    state: &AppState,
+    c: Chrome,
+    user: &User,
+    new_token: Option<String>,
+    errors: Vec<FieldError>,
+) -> Result<Response, AppError> {
+    let tr = c.tr;
+    let tokens = state
+        .store
+        .api_tokens_of(&user.id)
+        .await?
+        .into_iter()
+        .map(|t| TokenRow {
+            id: t.id.to_string(),
+            label: t.label,
+            scope: t.scope.as_str().to_owned(),
+            created: when(Some(t.created_at), tr),
+            last_used: when(t.last_used_at, tr),
+            revoked: t.revoked_at.is_some(),
+        })
+        .collect();
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    html(status, TokensPage { c, tokens, new_token, scopes: scopes_for(user.role), errors })
+}
+
+pub async fn tokens(State(state): State<AppState>, Member(s): Member, Page(c): Page) -> Result<Response, AppError> {
+    tokens_page(&state, c, &s.user, None, vec![]).await
+}
+
+#[derive(Deserialize)]
+pub struct NewToken {
+    #[serde(default)]
+    label: String,
+    #[serde(default)]
+    scope: String,
+}
+
+pub async fn token_create(
+    State(state): State<AppState>,
+    Member(s): Member,
+    Page(c): Page,
+    Form(form): Form<NewToken>,
+) -> Result<Response, AppError> {
+    let tr = c.tr;
+    let label = form.label.trim();
+    let mut errors = Vec::new();
+    if label.is_empty() || label.chars().count() > 100 || label.chars().any(char::is_control) {
+        errors.push(FieldError { field: "label", message: tr.t("error-label") });
+    }
+    let scope = TokenScope::parse(&form.scope).filter(|sc| scopes_for(s.user.role).contains(&sc.as_str()));
+    if scope.is_none() {
+        errors.push(FieldError { field: "scope", message: tr.t("error-scope") });
+    }
+    let Some(scope) = scope.filter(|_| errors.is_empty()) else {
+        return tokens_page(&state, c, &s.user, None, errors).await;
+    };
+    let (secret, _) = crate::tokens::generate();
+    let token = format!("kl_{secret}");
+    let now = Timestamp::now();
+    let created =
+        state.store.create_api_token(new_id(now), &s.user.id, label, scope, &token_digest(&token), now).await?;
+    state
+        .store
+        .append_audit(AuditEvent::new(Some(&s.user.id), "api_token.create", "api_token", created.id.as_str()), now)
+        .await?;
+    tokens_page(&state, c, &s.user, Some(token), vec![]).await
+}
+
+pub async fn token_revoke(
+    State(state): State<AppState>,
+    Member(s): Member,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let id = Id::parse(&id).ok_or(AppError::NotFound)?;
+    let event = AuditEvent::new(Some(&s.user.id), "api_token.revoke", "api_token", id.as_str());
+    match state.store.revoke_api_token(&id, &s.user.id, event, Timestamp::now()).await {
+        Ok(()) => Ok(Redirect::to("/account/tokens").into_response()),
+        Err(StoreError::NotFound) => Err(AppError::NotFound),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_phone;
+
+    #[test]
+    fn phones_are_normalised_or_refused() {
+        assert_eq!(normalize_phone("(510) 555-0100").as_deref(), Some("+15105550100"));
+        assert_eq!(normalize_phone("+52 55 1234 5678").as_deref(), Some("+525512345678"));
+        for bad in ["555", "call me", "+1 510 555 0100 ext 2", "1234567890123456"] {
+            assert_eq!(normalize_phone(bad), None, "{bad}");
+        }
+    }
+}

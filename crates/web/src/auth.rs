@@ -1,0 +1,323 @@
+//! Signing in and out: login, the second step, logout (here or everywhere),
+//! and password reset by e-mail.
+
+use axum::Form;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use jiff::{SignedDuration, Timestamp};
+use kiteline_core::crypto::{FieldContext, hex, token_digest};
+use kiteline_core::{EmailAddress, account, totp};
+use kiteline_store::{AuditEvent, LinkPurpose, User};
+use kiteline_templates::mail::MailKind;
+use kiteline_templates::pages::{FieldError, LoginPage, ResetPage, TotpPage};
+use serde::Deserialize;
+use tokio::sync::OnceCell;
+
+use crate::AppState;
+use crate::error::AppError;
+use crate::locale::cookie;
+use crate::routes::html;
+use crate::security::{
+    Auth, AwaitingCode, CODE_ACCOUNT, CODE_NET, ClientNet, LOGIN_ACCOUNT, LOGIN_NET, Member, Page, RESET_ADDRESS,
+    RESET_NET, Stage, new_session_id, session_cookie_name, set_cookie,
+};
+use crate::{password, tokens};
+
+/// Where a session goes after each step.
+fn landing(stage: Stage) -> &'static str {
+    match stage {
+        Stage::NeedsCode => "/login/2fa",
+        Stage::NeedsEnrolment => "/account/2fa",
+        Stage::Full => "/account",
+    }
+}
+
+fn redirect_with_session(state: &AppState, to: &str, session_id: &str, max_age: i64) -> Response {
+    let mut r = Redirect::to(to).into_response();
+    let https = state.config.is_https();
+    r.headers_mut()
+        .append(header::SET_COOKIE, set_cookie(session_cookie_name(https), session_id, https, Some(max_age)));
+    r
+}
+
+fn clear_session(state: &AppState, to: &str) -> Response {
+    redirect_with_session(state, to, "", 0)
+}
+
+pub async fn login_form(Page(c): Page, axum::Extension(auth): axum::Extension<Auth>) -> Result<Response, AppError> {
+    if let Auth::Signed(s) = auth {
+        return Ok(Redirect::to(landing(s.stage)).into_response());
+    }
+    html(StatusCode::OK, LoginPage { c, email: String::new(), errors: vec![] })
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// A hash to verify against when there is no account, so a login for an
+/// unknown address takes as long as one with a wrong password.
+async fn dummy_hash() -> Result<String, AppError> {
+    static DUMMY: OnceCell<String> = OnceCell::const_new();
+    DUMMY.get_or_try_init(|| password::hash("no account has this password".into())).await.cloned()
+}
+
+pub async fn login_submit(
+    State(state): State<AppState>,
+    Page(c): Page,
+    ClientNet(net): ClientNet,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, AppError> {
+    let now = Timestamp::now();
+    let secs = now.as_second();
+    state.limits.check(LOGIN_NET, &net, secs).map_err(AppError::RateLimited)?;
+    let user = match EmailAddress::parse(&form.email) {
+        Some(e) => state.store.user_by_email(&e).await?,
+        None => None,
+    };
+    if let Some(u) = &user {
+        state.limits.check_account(&state, LOGIN_ACCOUNT, u.id.as_str(), secs).await?;
+    }
+    let hash = match &user {
+        Some(u) if u.disabled_at.is_none() => state.store.password_hash(&u.id).await?,
+        _ => None,
+    };
+    let ok = match hash {
+        Some(h) => password::verify(form.password, h).await?,
+        None => {
+            let _ = password::verify(form.password, dummy_hash().await?).await?;
+            false
+        }
+    };
+    let found = user.clone();
+    let Some(user) = user.filter(|_| ok) else {
+        state.limits.hit(LOGIN_NET, &net, secs);
+        if let Some(u) = found {
+            state.limits.hit_account(&state, LOGIN_ACCOUNT, u.id.as_str(), secs).await?;
+            state.store.append_audit(AuditEvent::new(None, "session.login_failed", "user", u.id.as_str()), now).await?;
+        }
+        tracing::info!(target: "kiteline::security", "login refused");
+        let tr = c.tr;
+        let errors = vec![FieldError { field: "email", message: tr.t("error-login-failed") }];
+        return html(StatusCode::UNAUTHORIZED, LoginPage { c, email: form.email.trim().to_owned(), errors });
+    };
+    // A new id at every login (no fixation); the browser's old session ends.
+    if let Some(old) = cookie(&headers, session_cookie_name(state.config.is_https())) {
+        state.store.end_session(&token_digest(old)).await?;
+    }
+    let id = new_session_id();
+    let absolute = account::absolute_timeout_seconds(user.role);
+    state
+        .store
+        .create_session(
+            &token_digest(&id),
+            &user.id,
+            account::idle_timeout_seconds(user.role),
+            now + SignedDuration::from_secs(absolute),
+            None,
+            AuditEvent::new(Some(&user.id), "session.login", "user", user.id.as_str()),
+            now,
+        )
+        .await?;
+    tracing::info!(target: "kiteline::security", user = %user.id, "login");
+    let stage = if user.totp_enabled {
+        Stage::NeedsCode
+    } else if account::requires_second_factor(user.role) {
+        Stage::NeedsEnrolment
+    } else {
+        Stage::Full
+    };
+    Ok(redirect_with_session(&state, landing(stage), &id, absolute))
+}
+
+pub async fn code_form(AwaitingCode(_): AwaitingCode, Page(c): Page) -> Result<Response, AppError> {
+    html(StatusCode::OK, TotpPage { c, errors: vec![] })
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    pub code: String,
+}
+
+/// The digest stored for a recovery code of `user`.
+pub(crate) fn recovery_digest(user: &kiteline_store::Id, code: &str) -> String {
+    let normal: String = code.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_ascii_lowercase();
+    token_digest(&format!("{user}:{normal}"))
+}
+
+/// Ten new recovery codes (80 random bits each, `abcd-efgh-ijkl-mnop`).
+pub(crate) fn new_recovery_codes() -> Vec<String> {
+    (0..10)
+        .map(|_| {
+            let s = totp::base32_encode(&kiteline_store::random_bytes::<10>()).to_ascii_lowercase();
+            format!("{}-{}-{}-{}", &s[0..4], &s[4..8], &s[8..12], &s[12..16])
+        })
+        .collect()
+}
+
+pub(crate) fn totp_context(user: &kiteline_store::Id) -> FieldContext<'_> {
+    FieldContext::new("users", "totp_secret", user.as_str())
+}
+
+/// Checks a code from the user's authenticator (once: the step is then
+/// spent), or — when `allow_recovery` — one of their recovery codes.
+pub(crate) async fn second_factor_ok(
+    state: &AppState,
+    user: &User,
+    code: &str,
+    allow_recovery: bool,
+) -> Result<bool, AppError> {
+    let now = Timestamp::now();
+    let compact: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    if allow_recovery && compact.len() == 16 {
+        return Ok(state.store.use_recovery_code(&user.id, &recovery_digest(&user.id, &compact), now).await?);
+    }
+    let st = state.store.totp_state(&user.id).await?;
+    let Some(sealed) = st.active else { return Ok(false) };
+    let secret = state
+        .vault
+        .open(totp_context(&user.id), &sealed)
+        .map_err(|e| AppError::Internal(format!("TOTP secret: {e}")))?;
+    match totp::verify(&secret, code, now.as_second(), st.last_step) {
+        Some(step) => Ok(state.store.accept_totp_step(&user.id, step).await?),
+        None => Ok(false),
+    }
+}
+
+/// Rate-limits and checks a code for a sensitive action or the second step.
+pub(crate) async fn checked_code(
+    state: &AppState,
+    net: &str,
+    user: &User,
+    code: &str,
+    allow_recovery: bool,
+) -> Result<bool, AppError> {
+    let secs = Timestamp::now().as_second();
+    state.limits.check(CODE_NET, net, secs).map_err(AppError::RateLimited)?;
+    state.limits.check_account(state, CODE_ACCOUNT, user.id.as_str(), secs).await?;
+    let ok = second_factor_ok(state, user, code, allow_recovery).await?;
+    if !ok {
+        state.limits.hit(CODE_NET, net, secs);
+        state.limits.hit_account(state, CODE_ACCOUNT, user.id.as_str(), secs).await?;
+        state
+            .store
+            .append_audit(
+                AuditEvent::new(Some(&user.id), "user.second_factor_failed", "user", user.id.as_str()),
+                Timestamp::now(),
+            )
+            .await?;
+    }
+    Ok(ok)
+}
+
+pub async fn code_submit(
+    State(state): State<AppState>,
+    AwaitingCode(s): AwaitingCode,
+    Page(c): Page,
+    ClientNet(net): ClientNet,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, AppError> {
+    if !checked_code(&state, &net, &s.user, &form.code, true).await? {
+        let tr = c.tr;
+        return html(
+            StatusCode::UNAUTHORIZED,
+            TotpPage { c, errors: vec![FieldError { field: "code", message: tr.t("error-code-invalid") }] },
+        );
+    }
+    let now = Timestamp::now();
+    // The session is elevated: it gets a new id.
+    let id = new_session_id();
+    state.store.rotate_session(&s.digest, &token_digest(&id), Some(now)).await?;
+    state
+        .store
+        .append_audit(AuditEvent::new(Some(&s.user.id), "session.second_factor", "user", s.user.id.as_str()), now)
+        .await?;
+    let max_age = s.session.expires_at.duration_since(now).as_secs().max(1);
+    Ok(redirect_with_session(&state, "/account", &id, max_age))
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    axum::Extension(auth): axum::Extension<Auth>,
+) -> Result<Response, AppError> {
+    if let Auth::Signed(s) = auth {
+        state.store.end_session(&s.digest).await?;
+        state
+            .store
+            .append_audit(
+                AuditEvent::new(Some(&s.user.id), "session.logout", "user", s.user.id.as_str()),
+                Timestamp::now(),
+            )
+            .await?;
+    }
+    Ok(clear_session(&state, "/"))
+}
+
+pub async fn logout_everywhere(State(state): State<AppState>, Member(s): Member) -> Result<Response, AppError> {
+    let event = AuditEvent::new(Some(&s.user.id), "session.end_all", "user", s.user.id.as_str());
+    state.store.end_user_sessions(&s.user.id, None, Some(event), Timestamp::now()).await?;
+    Ok(clear_session(&state, "/login"))
+}
+
+pub async fn reset_form(Page(c): Page) -> Result<Response, AppError> {
+    html(StatusCode::OK, ResetPage { c, sent: false, errors: vec![] })
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    email: String,
+}
+
+/// How long a reset link works.
+const RESET_LINK_HOURS: i64 = 1;
+
+/// Answers the same way whether or not the address has an account.
+pub async fn reset_submit(
+    State(state): State<AppState>,
+    Page(c): Page,
+    ClientNet(net): ClientNet,
+    Form(form): Form<ResetForm>,
+) -> Result<Response, AppError> {
+    let now = Timestamp::now();
+    let secs = now.as_second();
+    state.limits.attempt(RESET_NET, &net, secs).map_err(AppError::RateLimited)?;
+    if let Some(email) = EmailAddress::parse(&form.email) {
+        // Keyed per address without storing it: an HMAC under the server key.
+        let key = hex(&state.vault.derive("reset-address", email.as_str().as_bytes()));
+        state.limits.check_account(&state, RESET_ADDRESS, &key, secs).await?;
+        state.limits.hit_account(&state, RESET_ADDRESS, &key, secs).await?;
+        if let Some(user) = state.store.user_by_email(&email).await?.filter(|u| u.disabled_at.is_none()) {
+            let token =
+                tokens::issue_link(&*state.store, LinkPurpose::SetPassword, Some(&user.id), RESET_LINK_HOURS, now)
+                    .await?;
+            let link = format!("{}/password/{token}", state.config.public_url);
+            let lang = kiteline_templates::Lang::from_tag(&user.locale).unwrap_or(kiteline_templates::Lang::En);
+            let kind = MailKind::PasswordReset { link, hours: RESET_LINK_HOURS as u32 };
+            crate::mail::queue(
+                &*state.store,
+                &state.vault,
+                &state.config.site_name,
+                &user.email,
+                &user.name,
+                lang,
+                &kind,
+                now,
+            )
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+            state
+                .store
+                .append_audit(AuditEvent::new(None, "user.password_reset_requested", "user", user.id.as_str()), now)
+                .await?;
+        }
+    }
+    html(StatusCode::OK, ResetPage { c, sent: true, errors: vec![] })
+}
