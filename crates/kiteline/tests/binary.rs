@@ -117,14 +117,22 @@ impl Drop for Server {
     }
 }
 
-/// A minimal HTTP/1.1 client: one request per connection.
-fn http(addr: SocketAddr, method: &str, path: &str, form: Option<&str>) -> std::io::Result<(u16, String)> {
+/// A minimal HTTP/1.1 client: one request per connection. Returns the
+/// status, the raw head, and the body.
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    cookies: &str,
+    form: Option<&str>,
+) -> std::io::Result<(u16, String, String)> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     let body = form.unwrap_or("");
+    let cookie_line = if cookies.is_empty() { String::new() } else { format!("Cookie: {cookies}\r\n") };
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{cookie_line}Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )?;
     let mut raw = String::new();
@@ -133,8 +141,62 @@ fn http(addr: SocketAddr, method: &str, path: &str, form: Option<&str>) -> std::
         .get(9..12)
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("bad response {raw:?}")))?;
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    Ok((status, body))
+    let (head, body) = raw.split_once("\r\n\r\n").map(|(h, b)| (h.to_owned(), b.to_owned())).unwrap_or_default();
+    Ok((status, head, body))
+}
+
+fn http(addr: SocketAddr, method: &str, path: &str, form: Option<&str>) -> std::io::Result<(u16, String)> {
+    request(addr, method, path, "", form).map(|(s, _, b)| (s, b))
+}
+
+/// A browser's cookies and CSRF token.
+#[derive(Default, Clone)]
+struct Jar {
+    cookies: Vec<(String, String)>,
+    csrf: String,
+}
+
+impl Jar {
+    fn header(&self) -> String {
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    fn take(&mut self, head: &str, body: &str) {
+        for line in head.lines() {
+            let Some(c) = line.strip_prefix("set-cookie: ") else { continue };
+            let (k, v) = c.split(';').next().unwrap().split_once('=').unwrap();
+            self.cookies.retain(|(n, _)| n != k);
+            if !v.is_empty() {
+                self.cookies.push((k.to_owned(), v.to_owned()));
+            }
+        }
+        if let Some(i) = body.find("name=\"csrf\" value=\"") {
+            let rest = &body[i + 19..];
+            self.csrf = rest[..rest.find('"').unwrap()].to_owned();
+        }
+    }
+
+    fn get(&mut self, addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+        let (status, head, body) = request(addr, "GET", path, &self.header(), None)?;
+        self.take(&head, &body);
+        Ok((status, body))
+    }
+
+    /// Posts a form with this jar's CSRF token, fetching `/` first if it has none.
+    fn post(&mut self, addr: SocketAddr, path: &str, form: &str) -> std::io::Result<(u16, String)> {
+        if self.csrf.is_empty() {
+            self.get(addr, "/")?;
+        }
+        let body = format!("csrf={}&{form}", self.csrf);
+        let (status, head, body) = request(addr, "POST", path, &self.header(), Some(&body))?;
+        self.take(&head, &body);
+        Ok((status, body))
+    }
+}
+
+/// One form post from a fresh browser.
+fn post_form(addr: SocketAddr, path: &str, form: &str) -> std::io::Result<(u16, String)> {
+    Jar::default().post(addr, path, form)
 }
 
 fn engines() -> Vec<(TempDir, Option<TestDb>)> {
@@ -186,7 +248,7 @@ fn a_fresh_start_serves_and_offers_one_first_admin_link_on_each_engine() {
         assert!(link.starts_with("/setup/"), "{out}");
         let token = link.trim_start_matches("/setup/").to_owned();
         let form = format!("name=Ana&email=ana%40example.org&password={GOOD_PASSWORD}&confirm={GOOD_PASSWORD}");
-        assert_eq!(http(server.addr, "POST", link, Some(&form)).unwrap().0, 200);
+        assert_eq!(post_form(server.addr, link, &form).unwrap().0, 200);
         assert_eq!(http(server.addr, "GET", link, None).unwrap().0, 404, "single use");
 
         let logs = server.stop();
@@ -297,7 +359,7 @@ fn user_add_prints_a_working_link_and_token_create_stores_only_a_digest() {
     assert_eq!(status, 200);
     assert!(page.contains("vol@example.org"));
     let form = format!("password={GOOD_PASSWORD}&confirm={GOOD_PASSWORD}");
-    assert_eq!(http(server.addr, "POST", &path, Some(&form)).unwrap().0, 200);
+    assert_eq!(post_form(server.addr, &path, &form).unwrap().0, 200);
     server.stop();
 }
 
@@ -319,7 +381,7 @@ fn backup_copies_a_live_sqlite_database_and_refuses_postgresql() {
         let addr = server.addr;
         let writer = std::thread::spawn(move || {
             for i in 0..40 {
-                let _ = http(addr, "POST", "/language", Some(&format!("lang=es&next=%2F{i}")));
+                let _ = post_form(addr, "/language", &format!("lang=es&next=%2F{i}"));
             }
         });
         let mut users = kiteline(dir.path(), Some(&url));
@@ -382,7 +444,7 @@ fn kill_9_in_the_middle_of_writes_loses_nothing_acknowledged() {
             clients.push(std::thread::spawn(move || {
                 for (id, token) in chunk {
                     let form = format!("password={GOOD_PASSWORD}&confirm={GOOD_PASSWORD}");
-                    if let Ok((200, _)) = http(addr, "POST", &format!("/password/{token}"), Some(&form)) {
+                    if let Ok((200, _)) = post_form(addr, &format!("/password/{token}"), &form) {
                         acked.lock().unwrap().push(id);
                     }
                 }
@@ -433,13 +495,23 @@ fn sigterm_lets_in_flight_requests_finish_and_stops_the_worker() {
     let seeded = seed_users(&open_store(&url), 6);
     let server = Server::start(kiteline(dir.path(), Some(&url)));
     let addr = server.addr;
-    let handles: Vec<_> = seeded
+    // Fetch each form first, so that only the POSTs are in flight at SIGTERM.
+    let jars: Vec<Jar> = seeded
         .iter()
         .map(|(_, token)| {
+            let mut j = Jar::default();
+            j.get(addr, &format!("/password/{token}")).unwrap();
+            j
+        })
+        .collect();
+    let handles: Vec<_> = seeded
+        .iter()
+        .zip(jars)
+        .map(|((_, token), mut jar)| {
             let token = token.clone();
             std::thread::spawn(move || {
                 let form = format!("password={GOOD_PASSWORD}&confirm={GOOD_PASSWORD}");
-                http(addr, "POST", &format!("/password/{token}"), Some(&form)).map(|r| r.0)
+                jar.post(addr, &format!("/password/{token}"), &form).map(|r| r.0)
             })
         })
         .collect();
@@ -541,4 +613,128 @@ fn smtp_refusals_are_retried_or_given_up_as_the_code_says() {
         assert_eq!(sink.wait_for(1, Duration::from_secs(5)).len(), 1, "only the accepted message counts");
         let _ = Engine::Sqlite;
     });
+}
+
+/// The current TOTP code for `secret` (base32), as an authenticator shows it.
+fn totp_now(secret_b32: &str) -> String {
+    let secret = kiteline_core::totp::base32_decode(secret_b32).unwrap();
+    let step = kiteline_core::totp::step_at(Timestamp::now().as_second());
+    format!("{:06}", kiteline_core::totp::hotp(&secret, step as u64, 6))
+}
+
+/// Enrols the signed-in jar's user in two-step login; returns the secret.
+fn enrol(addr: SocketAddr, jar: &mut Jar) -> String {
+    assert_eq!(jar.post(addr, "/account/2fa/setup", "").unwrap().0, 303);
+    let (_, page) = jar.get(addr, "/account/2fa").unwrap();
+    let secret = page.split("<code>").nth(1).unwrap().split("</code>").next().unwrap().to_owned();
+    let (status, _) = jar.post(addr, "/account/2fa/confirm", &format!("code={}", totp_now(&secret))).unwrap();
+    assert_eq!(status, 200);
+    secret
+}
+
+#[test]
+fn logs_of_logins_profile_changes_and_failures_hold_no_secrets() {
+    let dir = TempDir::new("kl-bin");
+    let mut c = kiteline(dir.path(), None);
+    c.env("KITELINE_LOG", "debug");
+    let server = Server::start(c);
+    let addr = server.addr;
+    let link =
+        server.stdout().lines().find_map(|l| l.trim().strip_prefix("http://127.0.0.1:0").map(str::to_owned)).unwrap();
+    let setup_token = link.trim_start_matches("/setup/").to_owned();
+    let form = format!("name=Ana+Ruiz&email=ana%40example.org&password={GOOD_PASSWORD}&confirm={GOOD_PASSWORD}");
+    assert_eq!(post_form(addr, &link, &form).unwrap().0, 200);
+
+    // A failed login, then a real one with enrolment and a second step.
+    let mut jar = Jar::default();
+    assert_eq!(jar.post(addr, "/login", "email=ana%40example.org&password=not+the+password+at+all").unwrap().0, 401);
+    assert_eq!(jar.post(addr, "/login", &format!("email=ana%40example.org&password={GOOD_PASSWORD}")).unwrap().0, 303);
+    let secret = enrol(addr, &mut jar);
+    let mut second = Jar::default();
+    second.post(addr, "/login", &format!("email=ana%40example.org&password={GOOD_PASSWORD}")).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let wrong_code = "123456";
+    assert_eq!(second.post(addr, "/login/2fa", &format!("code={wrong_code}")).unwrap().0, 401);
+    // A profile change with a phone number.
+    let phone = "5105550199";
+    let profile = format!(
+        "name=Ana+Ruiz&pronouns=she%2Fher&time_zone=America%2FLos_Angeles&locale=en&phone={phone}&notify_email=on"
+    );
+    let (status, page) = jar.post(addr, "/account", &profile).unwrap();
+    assert_eq!(status, 200, "{page}");
+
+    let session_ids: Vec<String> = [&jar, &second]
+        .iter()
+        .flat_map(|j| j.cookies.iter().filter(|(k, _)| k.contains("session")).map(|(_, v)| v.clone()))
+        .collect();
+    assert!(!session_ids.is_empty());
+    let logs = server.stop();
+    assert!(
+        logs.contains("route=\"/login\"")
+            && logs.contains("login refused")
+            && logs.contains("DEBUG") | logs.contains("INFO"),
+        "{logs}"
+    );
+    let mut secrets = vec![
+        "correct".to_owned(),
+        "not+the+password".to_owned(),
+        "not the password".to_owned(),
+        "ana@example.org".to_owned(),
+        phone.to_owned(),
+        "555-0199".to_owned(),
+        secret.clone(),
+        setup_token,
+        wrong_code.to_owned(),
+    ];
+    secrets.extend(session_ids);
+    secrets.extend(jar.cookies.iter().map(|(_, v)| v.clone()));
+    for s in &secrets {
+        assert!(!logs.contains(s.as_str()), "the logs contain {s:?}:\n{logs}");
+    }
+}
+
+#[test]
+fn audit_verify_passes_then_fails_after_a_hand_edit() {
+    for (dir, pg) in engines() {
+        let url = db_url(&dir, &pg);
+        for i in 0..3 {
+            let mut add = kiteline(dir.path(), Some(&url));
+            add.args(["user", "add", "--email", &format!("u{i}@example.org"), "--name", "U", "--role", "volunteer"]);
+            assert!(run(add).status.success());
+        }
+        let mut verify = kiteline(dir.path(), Some(&url));
+        verify.args(["audit", "verify"]);
+        let out = run(verify);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("audit log intact: 3 entries"), "{}", text(&out.stdout));
+
+        // Someone with database access removes the guard and edits a row.
+        let tamper =
+            ["DROP TRIGGER audit_log_append_only", "UPDATE audit_log SET object_id = 'someone-else' WHERE seq = 2"];
+        match &pg {
+            None => {
+                let conn = rusqlite::Connection::open(dir.path().join("kiteline.db")).unwrap();
+                for sql in tamper {
+                    conn.execute_batch(sql).unwrap();
+                }
+            }
+            Some(db) => tokio_rt().block_on(async {
+                let (client, conn) =
+                    tokio_postgres::connect(&kiteline_store::testing::pg_url(), tokio_postgres::NoTls).await.unwrap();
+                tokio::spawn(conn);
+                client
+                    .batch_execute(&format!(
+                        "SET search_path TO {}; {} ON audit_log; {}",
+                        db.location, tamper[0], tamper[1]
+                    ))
+                    .await
+                    .unwrap();
+            }),
+        }
+        let mut verify = kiteline(dir.path(), Some(&url));
+        verify.args(["audit", "verify"]);
+        let out = run(verify);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(text(&out.stderr).contains("entry 2") && text(&out.stderr).contains("FAILED"), "{}", text(&out.stderr));
+    }
 }

@@ -58,13 +58,11 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 impl Caller {
-    fn needs(&self, scope: TokenScope) -> Result<(), Response> {
+    /// A 403 when the token's scope (or, for admin calls, its owner's role) falls short.
+    fn denied(&self, scope: TokenScope) -> Option<Response> {
         let admin_ok = scope < TokenScope::Admin || self.user.role == Role::Admin;
-        if self.token.scope >= scope && admin_ok {
-            Ok(())
-        } else {
-            Err(api_error(StatusCode::FORBIDDEN, "the token's scope or its owner's role does not allow this"))
-        }
+        (self.token.scope < scope || !admin_ok)
+            .then(|| api_error(StatusCode::FORBIDDEN, "the token's scope or its owner's role does not allow this"))
     }
 }
 
@@ -83,7 +81,7 @@ fn user_json(u: &User) -> serde_json::Value {
 
 /// `GET /api/v1/me` (read): the token's owner.
 pub async fn me(caller: Caller) -> Response {
-    if let Err(r) = caller.needs(TokenScope::Read) {
+    if let Some(r) = caller.denied(TokenScope::Read) {
         return r;
     }
     Json(user_json(&caller.user)).into_response()
@@ -91,7 +89,7 @@ pub async fn me(caller: Caller) -> Response {
 
 /// `POST /api/v1/me/logout-everywhere` (write): ends the owner's sessions.
 pub async fn logout_everywhere(State(state): State<AppState>, caller: Caller) -> Response {
-    if let Err(r) = caller.needs(TokenScope::Write) {
+    if let Some(r) = caller.denied(TokenScope::Write) {
         return r;
     }
     let event = AuditEvent::new(Some(&caller.user.id), "session.end_all", "user", caller.user.id.as_str());
@@ -106,7 +104,7 @@ pub async fn logout_everywhere(State(state): State<AppState>, caller: Caller) ->
 
 /// `GET /api/v1/users` (admin): every account.
 pub async fn users(State(state): State<AppState>, caller: Caller) -> Response {
-    if let Err(r) = caller.needs(TokenScope::Admin) {
+    if let Some(r) = caller.denied(TokenScope::Admin) {
         return r;
     }
     match state.store.list_users().await {
