@@ -738,3 +738,23 @@ fn audit_verify_passes_then_fails_after_a_hand_edit() {
         assert!(text(&out.stderr).contains("entry 2") && text(&out.stderr).contains("FAILED"), "{}", text(&out.stderr));
     }
 }
+
+#[test]
+fn switching_rate_limits_off_is_logged_loudly_at_start() {
+    let dir = TempDir::new("kl-bin");
+    let mut c = kiteline(dir.path(), None);
+    c.env("KITELINE_RATE_LIMITS", "off");
+    let server = Server::start(c);
+    let addr = server.addr;
+    for _ in 0..12 {
+        assert_eq!(post_form(addr, "/login", "email=a%40example.org&password=wrong+wrong+wrong").unwrap().0, 401);
+    }
+    let logs = server.stop();
+    assert!(logs.contains("WARN") && logs.contains("RATE LIMITS ARE OFF"), "{logs}");
+    let quiet = Server::start(kiteline(dir.path(), None));
+    for _ in 0..9 {
+        post_form(quiet.addr, "/login", "email=a%40example.org&password=wrong+wrong+wrong").unwrap();
+    }
+    assert_eq!(post_form(quiet.addr, "/login", "email=a%40example.org&password=wrong+wrong+wrong").unwrap().0, 429);
+    assert!(!quiet.stop().contains("RATE LIMITS ARE OFF"));
+}
