@@ -10,7 +10,7 @@ footer-text = Kiteline keeps no trackers and loads nothing from other sites.
 home-title = Solidarity with people inside
 home-lead = This organization runs a phone line and mail program for people in prisons, jails and detention centers, campaigns with them, and raises funds for their struggles.
 home-volunteer-heading = For volunteers and coordinators
-home-volunteer-text = Sign-in arrives soon. If a coordinator has invited you, use the link in your invitation.
+home-volunteer-text = Log in to see your account. New volunteers are invited by a coordinator; use the link in your invitation to choose a password.
 home-inside-heading = If you are inside
 home-inside-text = You cannot reach this website, but the people who run it can be reached by phone and by mail. Ask for the organization's number and address through someone you trust.
 

@@ -9,7 +9,7 @@ footer-text = Kiteline no usa rastreadores y no carga nada de otros sitios.
 home-title = Solidaridad con las personas presas
 home-lead = Esta organización mantiene una línea telefónica y un programa de correo para personas en prisiones, cárceles y centros de detención, hace campañas con ellas y recauda fondos para sus luchas.
 home-volunteer-heading = Para voluntarias, voluntarios y coordinación
-home-volunteer-text = El inicio de sesión llegará pronto. Si la coordinación te invitó, usa el enlace de tu invitación.
+home-volunteer-text = Inicia sesión para ver tu cuenta. La coordinación invita a las personas voluntarias nuevas; usa el enlace de tu invitación para elegir una contraseña.
 home-inside-heading = Si estás adentro
 home-inside-text = No puedes entrar a este sitio, pero puedes comunicarte con quienes lo mantienen por teléfono y por correo. Pide el número y la dirección de la organización a alguien de confianza.
 
