@@ -8,7 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use kiteline_store::testing::{TempDir, TestDb};
 use kiteline_store::{DynStore, EmailAddress, Engine, LinkPurpose, NewUser, Role, new_id};
 
@@ -817,4 +817,59 @@ fn a_real_browser_sets_up_logs_in_with_two_steps_and_loads_nothing_foreign() {
     assert!(foreign.is_empty(), "requests to other origins: {foreign:?}");
     drop(driver);
     server.stop();
+}
+
+#[test]
+fn maintenance_applies_audit_retention_and_purges_expired_sessions() {
+    tokio_rt().block_on(async {
+        for db in kiteline_store::testing::each_engine().await {
+            let mut keks = kiteline_core::crypto::KekRing::new();
+            keks.insert(1, kiteline_core::crypto::SecretKey::from_bytes([5; 32]));
+            let blind = kiteline_core::crypto::SecretKey::from_bytes([6; 32]);
+            let vault = kiteline_store::vault::Vault::load(&*db.store, &keks, blind, Timestamp::now()).await.unwrap();
+            let now = Timestamp::now();
+            let day = SignedDuration::from_hours(24);
+            for age_days in [200, 190, 170, 1] {
+                let ev = kiteline_store::AuditEvent::new(None, "test.event", "thing", &format!("{age_days}d"));
+                db.store.append_audit(ev, now - day * age_days).await.unwrap();
+            }
+            let u = db
+                .store
+                .create_user(
+                    NewUser {
+                        email: EmailAddress::parse("a@example.org").unwrap(),
+                        name: "A".into(),
+                        role: Role::Volunteer,
+                        locale: "en".into(),
+                        chapter_id: None,
+                    },
+                    new_id(now),
+                    now,
+                )
+                .await
+                .unwrap();
+            let login = kiteline_store::AuditEvent::new(Some(&u.id), "session.login", "user", u.id.as_str());
+            db.store.create_session("old", &u.id, 60, now + day, None, login.clone(), now - day).await.unwrap();
+            db.store.create_session("live", &u.id, 3600, now + day, None, login, now).await.unwrap();
+
+            let sink =
+                Arc::new(kiteline_integrations::mail::FileTransport::new(&std::env::temp_dir().join("kl-unused")));
+            let mut worker =
+                kiteline::worker::Worker::new(db.store.clone(), vault.clone(), sink, "K <k@example.org>".into());
+            worker.audit_retention_days = 180;
+            worker.maintenance(now).await.unwrap();
+
+            let (anchor, entries) = db.store.audit_chain().await.unwrap();
+            let kept: Vec<&str> = entries.iter().map(|e| e.object_id.as_str()).filter(|o| o.ends_with('d')).collect();
+            assert_eq!(kept, ["170d", "1d"], "{:?}", db.engine());
+            assert_eq!(anchor.as_ref().map(|a| a.seq), Some(2));
+            assert!(
+                kiteline_core::audit::verify_chain(&vault.audit_key(), anchor.as_ref(), &entries).is_ok(),
+                "what remains verifies"
+            );
+            assert!(
+                db.store.session("old").await.unwrap().is_none() && db.store.session("live").await.unwrap().is_some()
+            );
+        }
+    });
 }
