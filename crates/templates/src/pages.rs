@@ -214,6 +214,7 @@ pub struct UserRow {
     pub chapter: String,
     pub status: String,
     pub disabled: bool,
+    pub has_2fa: bool,
     pub is_self: bool,
 }
 

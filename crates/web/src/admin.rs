@@ -67,6 +67,7 @@ async fn users_page(
                     .unwrap_or_else(|| tr.t("users-at-large")),
                 status,
                 disabled: u.disabled_at.is_some(),
+                has_2fa: u.totp_enabled,
                 is_self: u.id == me.user.id,
             }
         })
@@ -213,6 +214,36 @@ pub async fn change_role(
     let event = AuditEvent::new(Some(&me.user.id), "user.role_change", "user", id.as_str());
     state.store.set_role(&id, role, event, Timestamp::now()).await.map_err(not_found_is_404)?;
     users_page(&state, c, &me, Some(tr.t("users-role-changed")), vec![], Default::default()).await
+}
+
+#[derive(Deserialize)]
+pub struct FreshCode {
+    #[serde(default)]
+    code: String,
+}
+
+/// For someone who lost their authenticator and recovery codes: clears their
+/// second factor and ends their sessions (they enrol again at next login).
+/// Sensitive: asks for the admin's own fresh code.
+pub async fn reset_second_factor(
+    State(state): State<AppState>,
+    Admin(me): Admin,
+    crate::security::Page(c): crate::security::Page,
+    ClientNet(net): ClientNet,
+    Path(id): Path<String>,
+    Form(form): Form<FreshCode>,
+) -> Result<Response, AppError> {
+    let tr = c.tr;
+    let id = target(&id, &me)?;
+    if !checked_code(&state, &net, &me.user, &form.code, false).await? {
+        let errors = vec![FieldError { field: "code", message: tr.t("error-code-invalid") }];
+        return users_page(&state, c, &me, None, errors, Default::default()).await;
+    }
+    let now = Timestamp::now();
+    let event = AuditEvent::new(Some(&me.user.id), "user.2fa_reset", "user", id.as_str());
+    state.store.disable_totp(&id, event, now).await.map_err(not_found_is_404)?;
+    state.store.end_user_sessions(&id, None, None, now).await?;
+    users_page(&state, c, &me, Some(tr.t("users-2fa-reset")), vec![], Default::default()).await
 }
 
 async fn set_disabled(

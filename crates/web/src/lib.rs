@@ -101,6 +101,7 @@ pub fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)
         ("POST", "/admin/users/{id}/role", post(admin::change_role)),
         ("POST", "/admin/users/{id}/disable", post(admin::disable)),
         ("POST", "/admin/users/{id}/enable", post(admin::enable)),
+        ("POST", "/admin/users/{id}/reset-2fa", post(admin::reset_second_factor)),
         ("POST", "/admin/chapters", post(admin::add_chapter)),
         ("GET", "/admin/audit", get(admin::audit)),
         ("GET", "/api/v1/me", get(api::me)),

@@ -282,6 +282,7 @@ const MATRIX: &[(&str, &str, [u16; 4])] = &[
     ("POST", "/admin/users/{id}/role", [303, 403, 403, 400]),
     ("POST", "/admin/users/{id}/disable", [303, 403, 403, 200]),
     ("POST", "/admin/users/{id}/enable", [303, 403, 403, 200]),
+    ("POST", "/admin/users/{id}/reset-2fa", [303, 403, 403, 422]),
     ("POST", "/admin/chapters", [303, 403, 403, 422]),
     ("GET", "/admin/audit", [303, 403, 403, 200]),
     ("GET", "/api/v1/me", [401, 401, 401, 401]),
@@ -632,6 +633,26 @@ async fn changing_a_role_needs_a_fresh_code_and_ends_the_targets_sessions() {
         assert_eq!(entries.len(), 1);
         assert_eq!((entries[0].actor.as_str(), entries[0].object_id.as_str()), (admin.id.as_str(), vol.id.as_str()));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_can_reset_a_lost_second_factor_with_a_fresh_code() {
+    let db = kiteline_store::testing::sqlite().await;
+    let app = app_on(&db, "http://127.0.0.1:8080").await;
+    let admin = user(&app, "admin@example.org", Role::Admin, true).await;
+    let coord = user(&app, "coord@example.org", Role::Coordinator, true).await;
+    let mut lost = signed_in(&app, &coord).await;
+    let mut a = signed_in(&app, &admin).await;
+    let path = format!("/admin/users/{}/reset-2fa", coord.id);
+    assert_eq!(a.post(&app, &path, &[("code", "000000")]).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(app.state.store.user_by_id(&coord.id).await.unwrap().unwrap().totp_enabled);
+    let r = a.post(&app, &path, &[("code", &code_at(0))]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(!app.state.store.user_by_id(&coord.id).await.unwrap().unwrap().totp_enabled);
+    assert_eq!(lost.get(&app, "/account").await.location(), "/login", "their sessions ended");
+    let mut again = Browser::from_addr("192.0.2.77:1");
+    let r = again.post(&app, "/login", &[("email", "coord@example.org"), ("password", PASSWORD)]).await;
+    assert_eq!(r.location(), "/account/2fa", "and they enrol again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
