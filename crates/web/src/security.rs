@@ -374,10 +374,12 @@ pub const RESET_ADDRESS: Rule = Rule { name: "reset-address", limit: 3, window: 
 pub const LINK_NET: Rule = Rule { name: "link", limit: 10, window: 60 };
 pub const FORM_NET: Rule = Rule { name: "form", limit: 30, window: 60 };
 
-/// (rule, key) → (window start, count).
-type Counters = HashMap<(&'static str, String), (i64, u32)>;
+/// (rule, key) → times of the counted events still inside the window.
+type Counters = HashMap<(&'static str, String), std::collections::VecDeque<i64>>;
 
-/// In-memory fixed-window counters keyed by rule and network prefix.
+/// In-memory sliding-window limits keyed by rule and network prefix: at most
+/// `limit` events in any `window` seconds. Each key keeps at most `limit`
+/// timestamps, so memory stays bounded.
 pub struct RateLimits {
     enabled: bool,
     counters: Mutex<Counters>,
@@ -396,15 +398,19 @@ impl RateLimits {
         now - now.rem_euclid(rule.window)
     }
 
-    /// Refuses (with seconds to wait) when `key` is at its limit.
+    /// Refuses (with seconds to wait) when `key` already has `limit` events
+    /// in the last `window` seconds.
     pub fn check(&self, rule: Rule, key: &str, now: i64) -> Result<(), u64> {
         if !self.enabled {
             return Ok(());
         }
-        let start = Self::window_start(rule, now);
-        let counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
-        match counters.get(&(rule.name, key.to_owned())) {
-            Some((s, n)) if *s == start && *n >= rule.limit => Err((start + rule.window - now).max(1) as u64),
+        let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(times) = counters.get_mut(&(rule.name, key.to_owned())) else { return Ok(()) };
+        while times.front().is_some_and(|t| *t <= now - rule.window) {
+            times.pop_front();
+        }
+        match times.front() {
+            Some(oldest) if times.len() >= rule.limit as usize => Err((oldest + rule.window - now).max(1) as u64),
             _ => Ok(()),
         }
     }
@@ -414,16 +420,15 @@ impl RateLimits {
         if !self.enabled {
             return;
         }
-        let start = Self::window_start(rule, now);
         let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
         if counters.len() > 100_000 {
-            counters.retain(|(name, _), (s, _)| *name != rule.name || *s == start);
+            counters.retain(|_, times| times.back().is_some_and(|t| *t > now - 3600));
         }
-        let entry = counters.entry((rule.name, key.to_owned())).or_insert((start, 0));
-        if entry.0 != start {
-            *entry = (start, 0);
+        let times = counters.entry((rule.name, key.to_owned())).or_default();
+        times.push_back(now);
+        while times.len() > rule.limit as usize {
+            times.pop_front();
         }
-        entry.1 += 1;
     }
 
     /// Checks, then counts (for limits on every attempt, not only failures).
@@ -491,9 +496,15 @@ mod tests {
             assert!(l.check(LOGIN_NET, "203.0.113.0/24", 1000).is_ok());
             l.hit(LOGIN_NET, "203.0.113.0/24", 1000);
         }
-        assert_eq!(l.check(LOGIN_NET, "203.0.113.0/24", 1010), Err(10), "windows align to the minute: 960..1020");
+        assert_eq!(l.check(LOGIN_NET, "203.0.113.0/24", 1010), Err(50), "the oldest leaves the window at 1060");
         assert!(l.check(LOGIN_NET, "198.51.100.0/24", 1010).is_ok(), "other networks are not affected");
-        assert!(l.check(LOGIN_NET, "203.0.113.0/24", 1020).is_ok(), "a new window starts afresh");
+        assert!(l.check(LOGIN_NET, "203.0.113.0/24", 1060).is_ok(), "a minute after, it is open again");
+        // Failures spread across a minute boundary still count together.
+        let l = RateLimits::new(true);
+        for t in [1195, 1196, 1197, 1198, 1199, 1200, 1201, 1202, 1203] {
+            l.hit(LOGIN_NET, "x", t);
+        }
+        assert_eq!(l.check(LOGIN_NET, "x", 1204), Err(51));
         let off = RateLimits::new(false);
         for _ in 0..100 {
             off.hit(LOGIN_NET, "x", 1000);
