@@ -798,7 +798,7 @@ fn a_real_browser_sets_up_logs_in_with_two_steps_and_loads_nothing_foreign() {
     assert_eq!((session["httpOnly"].as_bool(), session["sameSite"].as_str()), (Some(true), Some("Lax")));
 
     driver.click("button[value='es']");
-    driver.wait_until("Spanish pages", |_, p| p.contains("lang=\"es\""));
+    driver.wait_until("Spanish pages", |_, p| p.contains("<html lang=\"es\""));
     driver.click("form[action='/logout'] button");
     driver.wait_until("the home page after logout", |u, _| u == format!("{base}/"));
     assert!(driver.cookies().iter().all(|c| c["name"] != "kiteline_session"), "logged out");

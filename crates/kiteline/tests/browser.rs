@@ -118,7 +118,10 @@ impl Driver {
         }}});
         let reply = call(addr, "POST", "/session", Some(&caps));
         let session = reply["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {reply}")).to_owned();
-        Some(Driver { child, addr, session })
+        let driver = Driver { child, addr, session };
+        // Element look-ups wait for the page instead of failing mid-navigation.
+        driver.cmd("POST", "/timeouts", Some(json!({"implicit": 10_000, "pageLoad": 30_000})));
+        Some(driver)
     }
 
     fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
