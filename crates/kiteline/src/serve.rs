@@ -80,25 +80,28 @@ async fn offer_first_admin(config: &Config, app: &App) -> Result<(), Fail> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Registers for SIGTERM and SIGINT *now* (so a signal that arrives before the
+/// server is announced is not lost or fatal) and returns a future that
+/// resolves on the first of them.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, Fail> {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                let _ = ctrl_c.await;
-                return;
+        use tokio::signal::unix::{SignalKind, signal};
+        let register = |kind| signal(kind).map_err(|e| Fail::run(format!("cannot listen for signals: {e}")));
+        let (mut term, mut int) = (register(SignalKind::terminate())?, register(SignalKind::interrupt())?);
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
             }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+        })
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
 }
 
 pub async fn serve(config: Config) -> Result<(), Fail> {
@@ -137,6 +140,7 @@ pub async fn serve(config: Config) -> Result<(), Fail> {
         tokio::spawn(async move { w.run(rx).await })
     });
 
+    let signal = shutdown_signal()?;
     let mut server_stop = stop_rx.clone();
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         let _ = server_stop.wait_for(|stop| *stop).await;
@@ -154,7 +158,7 @@ pub async fn serve(config: Config) -> Result<(), Fail> {
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     let signal_tx = stop_tx.clone();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signal.await;
         tracing::info!("shutting down: finishing in-flight requests and the current job");
         let _ = signal_tx.send(true);
     });
@@ -185,8 +189,9 @@ pub async fn worker_only(config: Config, once: bool) -> Result<(), Fail> {
         return Ok(());
     }
     let (tx, rx) = watch::channel(false);
+    let signal = shutdown_signal()?;
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signal.await;
         let _ = tx.send(true);
     });
     worker.run(rx).await;

@@ -874,3 +874,14 @@ fn maintenance_applies_audit_retention_and_purges_expired_sessions() {
         }
     });
 }
+
+#[test]
+fn a_sigterm_right_after_start_still_stops_cleanly() {
+    let dir = TempDir::new("kl-bin");
+    for _ in 0..5 {
+        // `stop` asserts a successful exit: a signal before the handler is
+        // registered would kill the process instead.
+        let logs = Server::start(kiteline(dir.path(), None)).stop();
+        assert!(logs.contains("stopped"), "{logs}");
+    }
+}
