@@ -372,7 +372,8 @@ pub async fn audit(
     state.store.append_audit(AuditEvent::new(Some(&me.user.id), "audit.view", "audit_log", ""), now).await?;
     let next_href = (entries.len() as u32 == AUDIT_PAGE).then(|| {
         let last = entries.last().map_or(0, |e| e.seq);
-        let mut pairs = vec![("before", last.to_string())];
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query.append_pair("before", &last.to_string());
         for (k, v) in [
             ("actor", &q.actor),
             ("action", &q.action),
@@ -382,10 +383,10 @@ pub async fn audit(
             ("until", &q.until),
         ] {
             if !v.is_empty() {
-                pairs.push((k, v.clone()));
+                query.append_pair(k, v);
             }
         }
-        format!("/admin/audit?{}", serde_urlencoded_pairs(&pairs))
+        format!("/admin/audit?{}", query.finish())
     });
     let rows = entries
         .into_iter()
@@ -416,21 +417,4 @@ pub async fn audit(
             errors,
         },
     )
-}
-
-fn serde_urlencoded_pairs(pairs: &[(&str, String)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            let enc: String = v
-                .bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
-                    _ => format!("%{b:02X}"),
-                })
-                .collect();
-            format!("{k}={enc}")
-        })
-        .collect::<Vec<_>>()
-        .join("&")
 }

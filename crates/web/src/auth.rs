@@ -288,7 +288,7 @@ pub async fn reset_submit(
 ) -> Result<Response, AppError> {
     let now = Timestamp::now();
     let secs = now.as_second();
-    state.limits.attempt(RESET_NET, &net, secs).map_err(AppError::RateLimited)?;
+    crate::routes::limit(&state, RESET_NET, &net)?;
     if let Some(email) = EmailAddress::parse(&form.email) {
         // Keyed per address without storing it: an HMAC under the server key.
         let key = hex(&state.vault.derive("reset-address", email.as_str().as_bytes()));

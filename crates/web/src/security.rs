@@ -112,38 +112,7 @@ pub async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> Re
 
 /// One field of a URL-encoded body.
 fn form_field(body: &[u8], name: &str) -> Option<String> {
-    form_urlencoded_pairs(body).find(|(k, _)| k == name).map(|(_, v)| v)
-}
-
-fn form_urlencoded_pairs(body: &[u8]) -> impl Iterator<Item = (String, String)> + '_ {
-    body.split(|b| *b == b'&').filter(|p| !p.is_empty()).map(|pair| {
-        let mut kv = pair.splitn(2, |b| *b == b'=');
-        let k = percent_decode(kv.next().unwrap_or_default());
-        let v = percent_decode(kv.next().unwrap_or_default());
-        (k, v)
-    })
-}
-
-fn percent_decode(s: &[u8]) -> String {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        match s[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < s.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&s[i + 1..i + 3]).unwrap_or("zz"), 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    form_urlencoded::parse(body).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
 // --------------------------------------------------------------- sessions
