@@ -263,14 +263,8 @@ async fn token_create(config: &Config, args: &ArgMatches) -> Result<(), Fail> {
     if user.disabled_at.is_some() {
         return Err(Fail::usage("--email: this account is disabled"));
     }
-    let (secret, _) = kiteline_web::tokens::generate();
-    let token = format!("kl_{secret}");
-    let now = Timestamp::now();
-    let digest = kiteline_core::crypto::token_digest(&token);
-    let created = app.store.create_api_token(new_id(now), &user.id, label, scope, &digest, now).await?;
-    app.store
-        .append_audit(kiteline_store::AuditEvent::new(None, "api_token.create", "api_token", created.id.as_str()), now)
-        .await?;
+    let (created, token) =
+        kiteline_web::tokens::mint_api_token(&*app.store, &user.id, label, scope, None, Timestamp::now()).await?;
     println!("created {} token {} ({:?}) for {}", scope.as_str(), created.id, created.label, user.email);
     println!("it is shown only now; store it somewhere safe:");
     println!("{token}");

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use jiff::Timestamp;
 use kiteline_core::crypto::{FieldContext, token_digest};
 use kiteline_core::{Role, totp};
-use kiteline_store::{AuditEvent, Id, ProfileUpdate, StoreError, TokenScope, User, new_id};
+use kiteline_store::{AuditEvent, Id, ProfileUpdate, StoreError, TokenScope, User};
 use kiteline_templates::Tr;
 use kiteline_templates::pages::{
     Chrome, FieldError, PasswordChangePage, ProfileForm, TokenRow, TokensPage, TwoFactorPage,
@@ -43,11 +43,6 @@ pub(crate) fn phone_context(user: &Id) -> FieldContext<'_> {
     FieldContext::new("users", "phone", user.as_str())
 }
 
-fn role_label(tr: Tr, role: Role) -> String {
-    let _ = tr;
-    role.as_str().to_owned()
-}
-
 async fn chapter_name(state: &AppState, tr: Tr, user: &User) -> Result<String, AppError> {
     let Some(id) = &user.chapter_id else { return Ok(tr.t("users-at-large")) };
     Ok(state.store.chapters().await?.into_iter().find(|c| &c.id == id).map(|c| c.name).unwrap_or_default())
@@ -79,7 +74,7 @@ async fn account_page(
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let page = kiteline_templates::pages::AccountPage {
         chapter: chapter_name(state, tr, user).await?,
-        role: role_label(tr, user.role),
+        role: user.role.as_str().to_owned(),
         email: user.email.clone(),
         c,
         form,
@@ -449,15 +444,9 @@ pub async fn token_create(
     let Some(scope) = scope.filter(|_| errors.is_empty()) else {
         return tokens_page(&state, c, &s.user, None, errors).await;
     };
-    let (secret, _) = crate::tokens::generate();
-    let token = format!("kl_{secret}");
-    let now = Timestamp::now();
-    let created =
-        state.store.create_api_token(new_id(now), &s.user.id, label, scope, &token_digest(&token), now).await?;
-    state
-        .store
-        .append_audit(AuditEvent::new(Some(&s.user.id), "api_token.create", "api_token", created.id.as_str()), now)
-        .await?;
+    let (_, token) =
+        crate::tokens::mint_api_token(&*state.store, &s.user.id, label, scope, Some(&s.user.id), Timestamp::now())
+            .await?;
     tokens_page(&state, c, &s.user, Some(token), vec![]).await
 }
 

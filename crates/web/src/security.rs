@@ -359,10 +359,6 @@ impl RateLimits {
         RateLimits { enabled, counters: Mutex::new(HashMap::new()) }
     }
 
-    pub fn enabled(&self) -> bool {
-        self.enabled
-    }
-
     fn window_start(rule: Rule, now: i64) -> i64 {
         now - now.rem_euclid(rule.window)
     }

@@ -30,6 +30,26 @@ pub async fn issue_link(
     Ok(token)
 }
 
+/// Mints an API token for `user` (audited with `actor`, `None` for the
+/// command line) and returns its record and the token, which is shown once:
+/// only its digest is stored.
+pub async fn mint_api_token(
+    store: &dyn kiteline_store::Store,
+    user: &kiteline_store::Id,
+    label: &str,
+    scope: kiteline_store::TokenScope,
+    actor: Option<&kiteline_store::Id>,
+    now: jiff::Timestamp,
+) -> Result<(kiteline_store::ApiToken, String), kiteline_store::StoreError> {
+    let (secret, _) = generate();
+    let token = format!("kl_{secret}");
+    let digest = kiteline_core::crypto::token_digest(&token);
+    let created = store.create_api_token(kiteline_store::new_id(now), user, label, scope, &digest, now).await?;
+    let event = kiteline_store::AuditEvent::new(actor, "api_token.create", "api_token", created.id.as_str());
+    store.append_audit(event, now).await?;
+    Ok((created, token))
+}
+
 /// Cheap shape check before any database look-up.
 pub fn looks_like_token(s: &str) -> bool {
     (32..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
