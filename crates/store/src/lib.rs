@@ -485,11 +485,14 @@ pub trait Store: Send + Sync + 'static {
 
     async fn totp_state(&self, user_id: &Id) -> Result<TotpState>;
     async fn set_totp_pending(&self, user_id: &Id, sealed: Option<&[u8]>) -> Result<()>;
-    /// Makes the pending secret active, records `step` as used and replaces
-    /// the recovery codes, in one transaction.
+    /// Completes enrolment, in one transaction: stores `sealed_secret` (the
+    /// confirmed secret, sealed for `users.totp_secret`) as active, clears the
+    /// pending one, records `step` as used and replaces the recovery codes.
+    /// `NotFound` if nothing was pending or the step is not new.
     async fn enable_totp(
         &self,
         user_id: &Id,
+        sealed_secret: &[u8],
         step: i64,
         recovery_hashes: &[String],
         audit: AuditEvent,

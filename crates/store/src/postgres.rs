@@ -778,6 +778,7 @@ impl Store for PgStore {
     async fn enable_totp(
         &self,
         user_id: &Id,
+        sealed_secret: &[u8],
         step: i64,
         recovery_hashes: &[String],
         audit: AuditEvent,
@@ -786,7 +787,11 @@ impl Store for PgStore {
         let key = self.key()?;
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(db_error)?;
-        one_row(tx.execute(sql::ENABLE_TOTP, &[&step, &st(now), &user_id.as_str()]).await.map_err(db_error)?)?;
+        one_row(
+            tx.execute(sql::ENABLE_TOTP, &[&step, &st(now), &user_id.as_str(), &sealed_secret])
+                .await
+                .map_err(db_error)?,
+        )?;
         replace_codes(&tx, user_id, recovery_hashes).await?;
         append_audit(&tx, &key, &audit, now).await?;
         tx.commit().await.map_err(db_error)

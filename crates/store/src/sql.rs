@@ -98,7 +98,7 @@ pub const END_USER_SESSIONS: &str = "DELETE FROM sessions WHERE user_id = $1 AND
 
 pub const TOTP_STATE: &str = "SELECT totp_pending, totp_secret, totp_last_step FROM users WHERE id = $1";
 pub const SET_TOTP_PENDING: &str = "UPDATE users SET totp_pending = $1 WHERE id = $2";
-pub const ENABLE_TOTP: &str = "UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = $1, updated_at = $2 \
+pub const ENABLE_TOTP: &str = "UPDATE users SET totp_secret = $4, totp_pending = NULL, totp_last_step = $1, updated_at = $2 \
      WHERE id = $3 AND totp_pending IS NOT NULL AND (totp_last_step IS NULL OR totp_last_step < $1)";
 pub const ACCEPT_TOTP_STEP: &str = "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND totp_secret IS NOT NULL AND (totp_last_step IS NULL OR totp_last_step < $1)";
 pub const DISABLE_TOTP: &str =

@@ -994,14 +994,15 @@ impl Store for SqliteStore {
     async fn enable_totp(
         &self,
         user_id: &Id,
+        sealed_secret: &[u8],
         step: i64,
         recovery_hashes: &[String],
         audit: AuditEvent,
         now: Timestamp,
     ) -> Result<()> {
-        let (id, hashes) = (user_id.clone(), recovery_hashes.to_vec());
+        let (id, hashes, secret) = (user_id.clone(), recovery_hashes.to_vec(), sealed_secret.to_vec());
         self.audited(audit, now, move |tx| {
-            one(tx.execute(&q(sql::ENABLE_TOTP), params![step, us(now), id.as_str()]).map_err(db_error)?)?;
+            one(tx.execute(&q(sql::ENABLE_TOTP), params![step, us(now), id.as_str(), secret]).map_err(db_error)?)?;
             replace_codes(tx, &id, &hashes)
         })
         .await

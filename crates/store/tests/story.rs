@@ -554,12 +554,15 @@ async fn second_factor_steps_are_single_use_and_recovery_codes_too(db: &TestDb) 
     assert_eq!(s.totp_state(&u.id).await.unwrap(), Default::default());
     assert!(!s.accept_totp_step(&u.id, 5).await.unwrap(), "no active secret");
     assert!(
-        matches!(s.enable_totp(&u.id, 5, &[], ev("user.2fa_enable"), t(0)).await, Err(StoreError::NotFound)),
+        matches!(
+            s.enable_totp(&u.id, b"sealed secret", 5, &[], ev("user.2fa_enable"), t(0)).await,
+            Err(StoreError::NotFound)
+        ),
         "nothing pending"
     );
     s.set_totp_pending(&u.id, Some(b"sealed secret")).await.unwrap();
     let codes = vec!["h1".to_owned(), "h2".to_owned()];
-    s.enable_totp(&u.id, 100, &codes, ev("user.2fa_enable"), t(1)).await.unwrap();
+    s.enable_totp(&u.id, b"sealed secret", 100, &codes, ev("user.2fa_enable"), t(1)).await.unwrap();
     let state = s.totp_state(&u.id).await.unwrap();
     assert_eq!(
         (state.pending, state.active.as_deref(), state.last_step),

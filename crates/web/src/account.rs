@@ -313,13 +313,12 @@ pub async fn two_factor_confirm(
         let errors = vec![FieldError { field: "code", message: tr.t("error-code-invalid") }];
         return two_factor_page(&state, c, &s, vec![], errors).await;
     };
-    // The active secret is sealed under its own column: re-seal it there.
+    // The active secret is sealed for its own column.
     let active = state.vault.seal(totp_context(&s.user.id), &secret);
-    state.store.set_totp_pending(&s.user.id, Some(&active)).await?;
     let codes = new_recovery_codes();
     let hashes: Vec<String> = codes.iter().map(|c| recovery_digest(&s.user.id, c)).collect();
     let event = AuditEvent::new(Some(&s.user.id), "user.2fa_enable", "user", s.user.id.as_str());
-    state.store.enable_totp(&s.user.id, step, &hashes, event, now).await?;
+    state.store.enable_totp(&s.user.id, &active, step, &hashes, event, now).await?;
     // Privilege change: the session gets a new id, with the factor proved.
     let id = new_session_id();
     state.store.rotate_session(&s.digest, &token_digest(&id), Some(now)).await?;

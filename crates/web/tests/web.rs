@@ -173,7 +173,7 @@ async fn user(app: &App, email: &str, role: Role, with_totp: bool) -> User {
         let sealed = app.state.vault.seal(FieldContext::new("users", "totp_secret", u.id.as_str()), &TOTP_SECRET);
         s.set_totp_pending(&u.id, Some(&sealed)).await.unwrap();
         let ev = AuditEvent::new(Some(&u.id), "user.2fa_enable", "user", u.id.as_str());
-        s.enable_totp(&u.id, 0, &[], ev, now).await.unwrap();
+        s.enable_totp(&u.id, &sealed, 0, &[], ev, now).await.unwrap();
     }
     s.user_by_id(&u.id).await.unwrap().unwrap()
 }
