@@ -97,6 +97,116 @@ pub fn requires_second_factor(role: Role) -> bool {
     role >= Role::Coordinator
 }
 
+/// Roles an inviter may give: admins invite anyone, coordinators invite
+/// volunteers, volunteers invite no one.
+pub fn invitable_roles(inviter: Role) -> &'static [Role] {
+    match inviter {
+        Role::Admin => &[Role::Volunteer, Role::Coordinator, Role::Admin],
+        Role::Coordinator => &[Role::Volunteer],
+        Role::Volunteer => &[],
+    }
+}
+
+/// How far a signed-in session has got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Password accepted; the second factor is still to come.
+    NeedsCode,
+    /// A coordinator or admin without a second factor: only enrolment is open.
+    NeedsEnrolment,
+    Full,
+}
+
+/// The stage of a session: someone with a second factor must prove it in
+/// this session; staff without one must enrol before anything else.
+pub fn sign_in_stage(role: Role, has_second_factor: bool, proved_in_session: bool) -> Stage {
+    if has_second_factor && !proved_in_session {
+        Stage::NeedsCode
+    } else if requires_second_factor(role) && !has_second_factor {
+        Stage::NeedsEnrolment
+    } else {
+        Stage::Full
+    }
+}
+
+/// Why a name (a person's, a chapter's, a token's label) was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameProblem {
+    Empty,
+    /// Too long, or holds a line break or other control character.
+    TooLong,
+}
+
+/// A one-line name: trimmed, 1 to `max` characters, no control characters.
+pub fn one_line(raw: &str, max: usize) -> Result<&str, NameProblem> {
+    let v = raw.trim();
+    if v.is_empty() {
+        Err(NameProblem::Empty)
+    } else if v.chars().count() > max || v.chars().any(char::is_control) {
+        Err(NameProblem::TooLong)
+    } else {
+        Ok(v)
+    }
+}
+
+/// The longest display name of a person.
+pub const MAX_NAME_CHARS: usize = 200;
+/// The longest chapter name or token label.
+pub const MAX_LABEL_CHARS: usize = 100;
+
+/// A person's display name.
+pub fn display_name(raw: &str) -> Result<&str, NameProblem> {
+    one_line(raw, MAX_NAME_CHARS)
+}
+
+/// A chapter's name.
+pub fn chapter_name(raw: &str) -> Result<&str, NameProblem> {
+    one_line(raw, MAX_LABEL_CHARS)
+}
+
+/// A phone number as `+` and 7–15 digits (spaces, dots, dashes and brackets
+/// dropped). Ten digits without a country code are taken as North American.
+pub fn normalize_phone(raw: &str) -> Option<String> {
+    let trimmed = raw.trim();
+    let plus = trimmed.starts_with('+');
+    if trimmed.chars().any(|c| !(c.is_ascii_digit() || " .-()+".contains(c))) {
+        return None;
+    }
+    let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
+    if !(7..=15).contains(&digits.len()) {
+        return None;
+    }
+    Some(if plus {
+        format!("+{digits}")
+    } else if digits.len() == 10 {
+        format!("+1{digits}")
+    } else {
+        format!("+{digits}")
+    })
+}
+
+/// A password hash in PHC string form (`$argon2id$…`), as made by the
+/// password hasher and kept by the store. A type of its own so it cannot be
+/// mixed up with a token digest or any other string; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    pub fn from_phc(phc: String) -> PasswordHash {
+        PasswordHash(phc)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
 /// Why a new password was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PasswordProblem {
@@ -268,5 +378,49 @@ mod tests {
         }
         assert!(Role::Admin > Role::Coordinator && Role::Coordinator > Role::Volunteer);
         assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn admins_invite_anyone_coordinators_only_volunteers() {
+        assert_eq!(invitable_roles(Role::Admin), &Role::ALL);
+        assert_eq!(invitable_roles(Role::Coordinator), &[Role::Volunteer]);
+        assert!(invitable_roles(Role::Volunteer).is_empty());
+    }
+
+    #[test]
+    fn the_sign_in_stage_asks_for_the_factor_then_for_enrolment() {
+        for role in Role::ALL {
+            assert_eq!(sign_in_stage(role, true, false), Stage::NeedsCode, "{role}");
+            assert_eq!(sign_in_stage(role, true, true), Stage::Full, "{role}");
+        }
+        assert_eq!(sign_in_stage(Role::Volunteer, false, false), Stage::Full);
+        assert_eq!(sign_in_stage(Role::Coordinator, false, false), Stage::NeedsEnrolment);
+        assert_eq!(sign_in_stage(Role::Admin, false, true), Stage::NeedsEnrolment);
+    }
+
+    #[test]
+    fn names_are_one_trimmed_line_of_bounded_length() {
+        assert_eq!(display_name("  Ana Ruiz "), Ok("Ana Ruiz"));
+        assert_eq!(display_name("   "), Err(NameProblem::Empty));
+        assert_eq!(display_name(&"ñ".repeat(200)).map(|n| n.chars().count()), Ok(200));
+        assert_eq!(display_name(&"ñ".repeat(201)), Err(NameProblem::TooLong));
+        assert_eq!(display_name("Ana\nRuiz"), Err(NameProblem::TooLong));
+        assert_eq!(chapter_name("Bay Area"), Ok("Bay Area"));
+        assert_eq!(chapter_name(&"x".repeat(101)), Err(NameProblem::TooLong));
+        assert_eq!(chapter_name("Bay\u{7}Area"), Err(NameProblem::TooLong));
+    }
+
+    #[test]
+    fn phones_are_normalised_or_refused() {
+        assert_eq!(normalize_phone("(510) 555-0100").as_deref(), Some("+15105550100"));
+        assert_eq!(normalize_phone("+52 55 1234 5678").as_deref(), Some("+525512345678"));
+        for bad in ["555", "call me", "+1 510 555 0100 ext 2", "1234567890123456"] {
+            assert_eq!(normalize_phone(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn password_hashes_are_never_printed() {
+        assert_eq!(format!("{:?}", PasswordHash::from_phc("$argon2id$x".into())), "PasswordHash(<redacted>)");
     }
 }

@@ -19,6 +19,120 @@ use crate::crypto::{constant_time_eq, hex};
 /// The `prev_hash` of the very first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// Everything the audit log records, one variant per kind of event. Each
+/// action knows the kind of object it is about, so an entry's object type
+/// never disagrees with its action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// An account made from the command line (`kiteline user add`).
+    UserCreate,
+    /// The first administrator, created through the start-up link.
+    UserFirstAdmin,
+    UserInvite,
+    UserProfileUpdate,
+    UserRoleChange,
+    UserDisable,
+    UserEnable,
+    UserPasswordChange,
+    /// A password set through an invitation or reset link.
+    UserPasswordSet,
+    UserPasswordResetRequested,
+    UserTwoFactorEnable,
+    UserTwoFactorDisable,
+    /// An admin cleared someone else's second factor.
+    UserTwoFactorReset,
+    UserRecoveryCodes,
+    UserSecondFactorFailed,
+    SessionLogin,
+    SessionLoginFailed,
+    SessionSecondFactor,
+    SessionLogout,
+    SessionEndAll,
+    ChapterCreate,
+    ApiTokenCreate,
+    ApiTokenRevoke,
+    AuditView,
+}
+
+impl Action {
+    pub const ALL: [Action; 24] = [
+        Action::UserCreate,
+        Action::UserFirstAdmin,
+        Action::UserInvite,
+        Action::UserProfileUpdate,
+        Action::UserRoleChange,
+        Action::UserDisable,
+        Action::UserEnable,
+        Action::UserPasswordChange,
+        Action::UserPasswordSet,
+        Action::UserPasswordResetRequested,
+        Action::UserTwoFactorEnable,
+        Action::UserTwoFactorDisable,
+        Action::UserTwoFactorReset,
+        Action::UserRecoveryCodes,
+        Action::UserSecondFactorFailed,
+        Action::SessionLogin,
+        Action::SessionLoginFailed,
+        Action::SessionSecondFactor,
+        Action::SessionLogout,
+        Action::SessionEndAll,
+        Action::ChapterCreate,
+        Action::ApiTokenCreate,
+        Action::ApiTokenRevoke,
+        Action::AuditView,
+    ];
+
+    /// The code stored in the log (stable: entries already written keep it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::UserCreate => "user.create",
+            Action::UserFirstAdmin => "user.first_admin",
+            Action::UserInvite => "user.invite",
+            Action::UserProfileUpdate => "user.profile_update",
+            Action::UserRoleChange => "user.role_change",
+            Action::UserDisable => "user.disable",
+            Action::UserEnable => "user.enable",
+            Action::UserPasswordChange => "user.password_change",
+            Action::UserPasswordSet => "user.password_set",
+            Action::UserPasswordResetRequested => "user.password_reset_requested",
+            Action::UserTwoFactorEnable => "user.2fa_enable",
+            Action::UserTwoFactorDisable => "user.2fa_disable",
+            Action::UserTwoFactorReset => "user.2fa_reset",
+            Action::UserRecoveryCodes => "user.recovery_codes",
+            Action::UserSecondFactorFailed => "user.second_factor_failed",
+            Action::SessionLogin => "session.login",
+            Action::SessionLoginFailed => "session.login_failed",
+            Action::SessionSecondFactor => "session.second_factor",
+            Action::SessionLogout => "session.logout",
+            Action::SessionEndAll => "session.end_all",
+            Action::ChapterCreate => "chapter.create",
+            Action::ApiTokenCreate => "api_token.create",
+            Action::ApiTokenRevoke => "api_token.revoke",
+            Action::AuditView => "audit.view",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == code)
+    }
+
+    /// The kind of object the entry's object id names.
+    pub fn object_type(self) -> &'static str {
+        match self {
+            Action::ChapterCreate => "chapter",
+            Action::ApiTokenCreate | Action::ApiTokenRevoke => "api_token",
+            Action::AuditView => "audit_log",
+            _ => "user",
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One entry's recorded facts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditFields<'a> {
@@ -192,5 +306,18 @@ mod tests {
         let moved = Anchor { seq: 4, hash: c[3].hash.clone(), mac: anchor.mac.clone() };
         assert_eq!(verify_chain(&KEY, Some(&moved), &c[4..]), Err(ChainError::Anchor));
         assert!(verify_chain(&KEY, Some(&anchor), &c[4..]).is_err(), "a deletion after the anchor is caught");
+    }
+
+    #[test]
+    fn actions_round_trip_and_name_their_object() {
+        let mut codes = std::collections::HashSet::new();
+        for a in Action::ALL {
+            assert_eq!(Action::parse(a.as_str()), Some(a));
+            assert!(codes.insert(a.as_str()), "{a} twice");
+            assert!(a.as_str().starts_with(a.object_type().split('_').next().unwrap()) || a.object_type() == "user");
+        }
+        assert_eq!(Action::parse("user.nope"), None);
+        assert_eq!(Action::ApiTokenRevoke.object_type(), "api_token");
+        assert_eq!(Action::SessionLogin.object_type(), "user");
     }
 }

@@ -328,6 +328,39 @@ pub fn token_digest(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
 }
 
+/// What is stored in place of a secret token (a session id, a single-use
+/// link, an API token, a recovery code): its SHA-256, as hex.
+///
+/// A type of its own so a digest cannot be mixed up with a token, a password
+/// hash or any other string: the only way to make one is [`TokenDigest::of`]
+/// (or, inside the store, from a stored row).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct TokenDigest(String);
+
+impl TokenDigest {
+    /// The digest of `token`.
+    pub fn of(token: &str) -> TokenDigest {
+        TokenDigest(token_digest(token))
+    }
+
+    /// A digest as read back from storage (64 lower-case hex characters).
+    pub fn from_stored(hex_digest: String) -> Option<TokenDigest> {
+        (hex_digest.len() == 64 && hex_digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+            .then_some(TokenDigest(hex_digest))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Digests identify sessions and links: keep them out of debug output too.
+impl std::fmt::Debug for TokenDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenDigest(<redacted>)")
+    }
+}
+
 /// Compares two byte strings in time that depends only on their lengths.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
@@ -467,5 +500,15 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
         assert_eq!(token_digest("x").len(), 64);
+    }
+
+    #[test]
+    fn token_digests_are_sha256_hex_and_redacted() {
+        let d = TokenDigest::of("abc");
+        assert_eq!(d.as_str(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(TokenDigest::from_stored(d.as_str().to_owned()), Some(d.clone()));
+        assert_eq!(TokenDigest::from_stored("not hex".into()), None);
+        assert_eq!(TokenDigest::from_stored("A".repeat(64)), None);
+        assert_eq!(format!("{d:?}"), "TokenDigest(<redacted>)");
     }
 }

@@ -14,5 +14,6 @@ pub mod mail;
 pub mod net;
 pub mod totp;
 
-pub use account::{EmailAddress, PasswordProblem, Role, check_new_password};
+pub use account::{EmailAddress, PasswordHash, PasswordProblem, Role, Stage, check_new_password};
+pub use crypto::TokenDigest;
 pub use id::Id;
