@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use jiff::Timestamp;
-use kiteline_core::{EmailAddress, Role};
-use kiteline_store::{LinkPurpose, NewUser, StoreError, TokenScope, new_id};
+use kiteline_core::{EmailAddress, Role, account};
+use kiteline_store::{Constraint, NewUser, StoreError, TokenScope};
 use kiteline_templates::Lang;
+use kiteline_web::actions;
 
 use crate::config::{self, Config, LogFormat, Source};
 use crate::serve;
@@ -220,42 +221,34 @@ fn arg<'a>(args: &'a ArgMatches, name: &str) -> &'a str {
     args.get_one::<String>(name).map(String::as_str).unwrap_or_default()
 }
 
-/// A trimmed value of 1 to `max` characters with no line breaks.
+/// A trimmed value of 1 to `max` characters with no line breaks (`core`'s rule).
 fn one_line<'a>(value: &'a str, max: usize, flag: &str) -> Result<&'a str, Fail> {
-    let v = value.trim();
-    if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(Fail::usage(format!("{flag}: must be 1 to {max} characters on one line")));
-    }
-    Ok(v)
+    account::one_line(value, max).map_err(|_| Fail::usage(format!("{flag}: must be 1 to {max} characters on one line")))
 }
 
 async fn user_add(config: &Config, args: &ArgMatches) -> Result<(), Fail> {
     let email = EmailAddress::parse(arg(args, "email")).ok_or_else(|| Fail::usage("--email: not an e-mail address"))?;
-    let name = one_line(arg(args, "name"), 200, "--name")?;
+    let name = one_line(arg(args, "name"), account::MAX_NAME_CHARS, "--name")?;
     let role = Role::parse(arg(args, "role")).ok_or_else(|| Fail::usage("--role: admin, coordinator or volunteer"))?;
     let app = serve::open(config).await?;
-    let now = Timestamp::now();
     let user = NewUser { email, name: name.to_owned(), role, locale: arg(args, "lang").to_owned(), chapter_id: None };
-    let user = match app.store.create_user(user, new_id(now), now).await {
-        Ok(u) => u,
-        Err(StoreError::Conflict(_)) => {
+    let (user, link) = match actions::add_user(app.ctx(config), user, Timestamp::now()).await {
+        Ok(created) => created,
+        Err(StoreError::Conflict(Constraint::UserEmail)) => {
             return Err(Fail::usage("--email: an account with this address already exists"));
         }
         Err(e) => return Err(e.into()),
     };
     let hours = kiteline_web::tokens::SET_PASSWORD_LINK_HOURS;
-    let token =
-        kiteline_web::tokens::issue_link(&*app.store, LinkPurpose::SetPassword, Some(&user.id), hours, now).await?;
-    app.store.append_audit(kiteline_store::AuditEvent::new(None, "user.create", "user", user.id.as_str()), now).await?;
     println!("created {} account {} for {}", user.role, user.id, user.email);
     println!("single-use link to set the password (valid {hours} hours):");
-    println!("{}/password/{token}", config.public_url);
+    println!("{link}");
     Ok(())
 }
 
 async fn token_create(config: &Config, args: &ArgMatches) -> Result<(), Fail> {
     let email = EmailAddress::parse(arg(args, "email")).ok_or_else(|| Fail::usage("--email: not an e-mail address"))?;
-    let label = one_line(arg(args, "name"), 100, "--name")?;
+    let label = one_line(arg(args, "name"), account::MAX_LABEL_CHARS, "--name")?;
     let scope = TokenScope::parse(arg(args, "scope")).ok_or_else(|| Fail::usage("--scope: read, write or admin"))?;
     let app = serve::open(config).await?;
     let user =
@@ -263,8 +256,7 @@ async fn token_create(config: &Config, args: &ArgMatches) -> Result<(), Fail> {
     if user.disabled_at.is_some() {
         return Err(Fail::usage("--email: this account is disabled"));
     }
-    let (created, token) =
-        kiteline_web::tokens::mint_api_token(&*app.store, &user.id, label, scope, None, Timestamp::now()).await?;
+    let (created, token) = actions::mint_api_token(&app.store, &user.id, label, scope, None, Timestamp::now()).await?;
     println!("created {} token {} ({:?}) for {}", scope.as_str(), created.id, created.label, user.email);
     println!("it is shown only now; store it somewhere safe:");
     println!("{token}");
@@ -280,7 +272,9 @@ async fn backup(config: &Config, out: &std::path::Path) -> Result<(), Fail> {
     }
     let app = serve::open(config).await?;
     app.store.backup_to(out).await.map_err(|e| match e {
-        StoreError::Conflict(_) => Fail::usage(format!("--out: {} already exists; choose a new file", out.display())),
+        StoreError::Conflict(Constraint::BackupFileExists) => {
+            Fail::usage(format!("--out: {} already exists; choose a new file", out.display()))
+        }
         other => Fail::run(other.to_string()),
     })?;
     println!("wrote a consistent copy of the database to {}", out.display());
@@ -306,18 +300,11 @@ async fn mail_test(config: &Config, args: &ArgMatches) -> Result<(), Fail> {
     let to = EmailAddress::parse(arg(args, "to")).ok_or_else(|| Fail::usage("--to: not an e-mail address"))?;
     let lang = Lang::from_tag(arg(args, "lang")).unwrap_or(Lang::En);
     let app = serve::open(config).await?;
-    let id = kiteline_web::mail::queue(
-        &*app.store,
-        &app.vault,
-        &config.site_name,
-        to.as_str(),
-        "",
-        lang,
-        &kiteline_templates::mail::MailKind::Test,
-        Timestamp::now(),
-    )
-    .await
-    .map_err(|e| Fail::run(e.to_string()))?;
+    let to = kiteline_web::mail::Recipient { address: to.as_str(), name: "", lang };
+    let kind = kiteline_templates::mail::MailKind::Test;
+    let id = kiteline_web::mail::queue(&app.store, &app.vault, &config.site_name, to, &kind, Timestamp::now())
+        .await
+        .map_err(|e| Fail::run(e.to_string()))?;
     println!("queued test message {id}; a running server or `kiteline worker` sends it");
     Ok(())
 }

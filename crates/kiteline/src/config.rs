@@ -233,7 +233,7 @@ pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Config, Con
                     "must start with sqlite:// or postgres:// (for example postgres://kiteline@localhost/kiteline)",
                 ));
             }
-            if url.starts_with("postgres") && url.parse::<tokio_postgres_config::Config>().is_err() {
+            if url.starts_with("postgres") && !kiteline_store::postgres_url_parses(&url) {
                 return Err(err("KITELINE_DATABASE_URL", "is not a valid PostgreSQL URL"));
             }
             url
@@ -358,10 +358,6 @@ pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Config, Con
         sources,
         unknown_env,
     })
-}
-
-mod tokio_postgres_config {
-    pub use kiteline_store::postgres::PgConfig as Config;
 }
 
 /// A comma-separated list of `level` or `target=level` directives.

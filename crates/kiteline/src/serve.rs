@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use kiteline_integrations::mail::{FileTransport, MailTransport, SmtpTransport};
+use kiteline_store::SharedStore;
 use kiteline_store::vault::Vault;
-use kiteline_store::{DynStore, LinkPurpose};
 use kiteline_web::{AppState, WebConfig};
 use tokio::sync::watch;
 
@@ -20,8 +20,21 @@ use crate::worker::Worker;
 
 /// The opened store and keys.
 pub struct App {
-    pub store: DynStore,
+    pub store: SharedStore,
     pub vault: Vault,
+}
+
+impl App {
+    /// What the shared use-cases need, with the configuration's names and
+    /// public URL (the same the server uses for its links).
+    pub fn ctx<'a>(&'a self, config: &'a Config) -> kiteline_web::actions::Ctx<'a> {
+        kiteline_web::actions::Ctx {
+            store: &self.store,
+            vault: &self.vault,
+            site_name: &config.site_name,
+            public_url: &config.public_url,
+        }
+    }
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), Fail> {
@@ -50,7 +63,7 @@ pub async fn open(config: &Config) -> Result<App, Fail> {
         .await
         .map_err(|e| Fail::run(format!("database: {e}")))?;
     let vault =
-        Vault::load(&*store, &keys.keks, keys.blind, Timestamp::now()).await.map_err(|e| Fail::run(e.to_string()))?;
+        Vault::load(&store, &keys.keks, keys.blind, Timestamp::now()).await.map_err(|e| Fail::run(e.to_string()))?;
     Ok(App { store, vault })
 }
 
@@ -70,12 +83,11 @@ async fn offer_first_admin(config: &Config, app: &App) -> Result<(), Fail> {
     if app.store.count_active_admins().await? > 0 {
         return Ok(());
     }
-    let now = Timestamp::now();
     let hours = kiteline_web::tokens::FIRST_ADMIN_LINK_HOURS;
-    let token = kiteline_web::tokens::issue_link(&*app.store, LinkPurpose::FirstAdmin, None, hours, now).await?;
+    let link = kiteline_web::actions::offer_first_admin(app.ctx(config), Timestamp::now()).await?;
     println!();
     println!("No administrator exists yet. Open this single-use link (valid {hours} hours) to create the first one:");
-    println!("  {}/setup/{token}", config.public_url);
+    println!("  {link}");
     println!();
     Ok(())
 }

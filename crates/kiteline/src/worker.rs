@@ -15,7 +15,7 @@ use kiteline_core::jobs::retry_delay_seconds;
 use kiteline_core::mail::OutboxMessage;
 use kiteline_integrations::mail::{DeliveryError, Envelope, MailTransport};
 use kiteline_store::vault::Vault;
-use kiteline_store::{ClaimedJob, DynStore, Id, SEND_MAIL_JOB, StoreError};
+use kiteline_store::{ClaimedJob, Id, SEND_MAIL_JOB, SharedStore, StoreError};
 use tokio::sync::watch;
 
 /// How long a claimed job is reserved before another worker may take it.
@@ -24,7 +24,7 @@ const LEASE: SignedDuration = SignedDuration::from_secs(300);
 const POLL: Duration = Duration::from_millis(500);
 
 pub struct Worker {
-    pub store: DynStore,
+    pub store: SharedStore,
     pub vault: Vault,
     pub transport: Arc<dyn MailTransport>,
     pub mail_from: String,
@@ -50,7 +50,7 @@ impl From<StoreError> for JobError {
 }
 
 impl Worker {
-    pub fn new(store: DynStore, vault: Vault, transport: Arc<dyn MailTransport>, mail_from: String) -> Worker {
+    pub fn new(store: SharedStore, vault: Vault, transport: Arc<dyn MailTransport>, mail_from: String) -> Worker {
         let name =
             format!("{}-{}", std::process::id(), kiteline_core::crypto::hex(&kiteline_store::random_bytes::<4>()));
         Worker { store, vault, transport, mail_from, name, audit_retention_days: 180 }

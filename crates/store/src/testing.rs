@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::{DynStore, Engine, Store, postgres::PgStore, random_bytes, sqlite::SqliteStore};
+use crate::{Engine, SharedStore, SqliteOptions, Store, random_bytes};
 
 pub const DEFAULT_TEST_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -44,7 +44,7 @@ impl Drop for TempDir {
 
 /// A store for one test, cleaned up when dropped.
 pub struct TestDb {
-    pub store: DynStore,
+    pub store: SharedStore,
     /// For SQLite, the database file; for PostgreSQL, the schema name.
     pub location: String,
     engine: Engine,
@@ -102,9 +102,14 @@ impl Drop for TestDb {
 
 /// A migrated SQLite store in a new temporary directory.
 pub async fn sqlite() -> TestDb {
+    sqlite_with(SqliteOptions::default()).await
+}
+
+/// [`sqlite`] with the given options (group commit off, say).
+pub async fn sqlite_with(options: SqliteOptions) -> TestDb {
     let dir = TempDir::new("kiteline-test");
     let path = dir.path().join("kiteline.db");
-    let store = SqliteStore::open(&path).await.expect("SQLite opens");
+    let store = Store::open_sqlite_with(&path, options).await.expect("SQLite opens");
     store.migrate().await.expect("SQLite migrates");
     TestDb {
         store: Arc::new(store),
@@ -139,7 +144,7 @@ pub async fn postgres_at(url: &str, ci: bool) -> Option<TestDb> {
     };
     let schema = format!("kl_test_{}", kiteline_core::crypto::hex(&random_bytes::<8>()));
     admin.batch_execute(&format!("CREATE SCHEMA {schema}")).await.expect("test schema can be created");
-    let store = PgStore::connect(url, 4, Some(&schema)).await.expect("PostgreSQL connects");
+    let store = Store::connect_postgres(url, 4, Some(&schema)).await.expect("PostgreSQL connects");
     store.migrate().await.expect("PostgreSQL migrates");
     Some(TestDb {
         store: Arc::new(store),

@@ -12,6 +12,30 @@ use kiteline_core::crypto::{CryptoError, FieldContext, KekRing, Keyring, SecretK
 
 use crate::{Store, StoreError, StoredDataKey, random_bytes};
 
+/// A field value sealed by the vault (XChaCha20-Poly1305 under a data key,
+/// bound to its table, column and row). Only [`Vault::seal`] makes one from
+/// plaintext, so a store method that takes `Sealed` cannot be handed
+/// plaintext by mistake: the compiler checks "stores never see plaintext".
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sealed(Vec<u8>);
+
+impl Sealed {
+    /// Bytes read back from the database, sealed when they were written.
+    pub(crate) fn stored(bytes: Vec<u8>) -> Sealed {
+        Sealed(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sealed({} bytes)", self.0.len())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
     #[error(transparent)]
@@ -28,12 +52,7 @@ pub struct Vault {
 }
 
 impl Vault {
-    pub async fn load(
-        store: &dyn Store,
-        keks: &KekRing,
-        blind: SecretKey,
-        now: Timestamp,
-    ) -> Result<Vault, VaultError> {
+    pub async fn load(store: &Store, keks: &KekRing, blind: SecretKey, now: Timestamp) -> Result<Vault, VaultError> {
         let current_kek = keks.current_version().ok_or(VaultError::NoKek)?;
         let mut stored = store.data_keys().await?;
         if stored.is_empty() {
@@ -73,12 +92,12 @@ impl Vault {
         Vault { ring: Arc::new(ring) }
     }
 
-    pub fn seal(&self, ctx: FieldContext<'_>, plaintext: &[u8]) -> Vec<u8> {
-        self.ring.seal(ctx, plaintext, random_bytes())
+    pub fn seal(&self, ctx: FieldContext<'_>, plaintext: &[u8]) -> Sealed {
+        Sealed(self.ring.seal(ctx, plaintext, random_bytes()))
     }
 
-    pub fn open(&self, ctx: FieldContext<'_>, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        self.ring.open(ctx, sealed)
+    pub fn open(&self, ctx: FieldContext<'_>, sealed: &Sealed) -> Result<Vec<u8>, CryptoError> {
+        self.ring.open(ctx, &sealed.0)
     }
 
     pub fn blind_index(&self, domain: &str, normalized: &str) -> [u8; 32] {

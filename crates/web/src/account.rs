@@ -6,9 +6,9 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::Timestamp;
-use kiteline_core::crypto::{FieldContext, token_digest};
-use kiteline_core::{Role, totp};
-use kiteline_store::{AuditEvent, Id, ProfileUpdate, StoreError, TokenScope, User};
+use kiteline_core::crypto::FieldContext;
+use kiteline_core::{Role, TokenDigest, account, totp};
+use kiteline_store::{Action, AuditEvent, Enrolment, Id, ProfileUpdate, TokenScope, User};
 use kiteline_templates::Tr;
 use kiteline_templates::pages::{
     Chrome, FieldError, PasswordChangePage, ProfileForm, TokenRow, TokensPage, TwoFactorPage,
@@ -102,27 +102,6 @@ pub async fn profile_form(
     account_page(&state, c, &s.user, form_of(&s.user, phone), false, vec![]).await
 }
 
-/// A phone number as `+` and 7–15 digits (spaces, dots, dashes and brackets dropped).
-pub(crate) fn normalize_phone(raw: &str) -> Option<String> {
-    let trimmed = raw.trim();
-    let plus = trimmed.starts_with('+');
-    if trimmed.chars().any(|c| !(c.is_ascii_digit() || " .-()+".contains(c))) {
-        return None;
-    }
-    let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
-    if !(7..=15).contains(&digits.len()) {
-        return None;
-    }
-    // Ten digits without a country code are taken as North American.
-    Some(if plus {
-        format!("+{digits}")
-    } else if digits.len() == 10 {
-        format!("+1{digits}")
-    } else {
-        format!("+{digits}")
-    })
-}
-
 pub async fn profile_submit(
     State(state): State<AppState>,
     Member(s): Member,
@@ -153,7 +132,7 @@ pub async fn profile_submit(
     let phone = if phone_raw.is_empty() {
         None
     } else {
-        let p = normalize_phone(&phone_raw);
+        let p = account::normalize_phone(&phone_raw);
         if p.is_none() {
             errors.push(FieldError { field: "phone", message: tr.t("error-phone") });
         }
@@ -223,8 +202,8 @@ pub async fn password_submit(
         return html(StatusCode::UNPROCESSABLE_ENTITY, PasswordChangePage { c, done: false, errors });
     }
     let hash = crate::password::hash(form.password).await?;
-    let event = AuditEvent::new(Some(&s.user.id), "user.password_change", "user", s.user.id.as_str());
-    state.store.change_password(&s.user.id, &hash, Some(&s.digest), event, Timestamp::now()).await?;
+    let event = AuditEvent::new(Some(&s.user.id), Action::UserPasswordChange, &s.user.id);
+    state.store.change_password(&s.user.id, hash, Some(&s.digest), event, Timestamp::now()).await?;
     html(StatusCode::OK, PasswordChangePage { c, done: true, errors: vec![] })
 }
 
@@ -287,7 +266,7 @@ pub async fn two_factor_setup(State(state): State<AppState>, Enrolling(s): Enrol
     if !s.user.totp_enabled {
         let secret = kiteline_store::random_bytes::<20>();
         let sealed = state.vault.seal(FieldContext::new("users", "totp_pending", s.user.id.as_str()), &secret);
-        state.store.set_totp_pending(&s.user.id, Some(&sealed)).await?;
+        state.store.set_totp_pending(&s.user.id, Some(sealed)).await?;
     }
     Ok(Redirect::to("/account/2fa").into_response())
 }
@@ -313,15 +292,19 @@ pub async fn two_factor_confirm(
         let errors = vec![FieldError { field: "code", message: tr.t("error-code-invalid") }];
         return two_factor_page(&state, c, &s, vec![], errors).await;
     };
-    // The active secret is sealed for its own column.
-    let active = state.vault.seal(totp_context(&s.user.id), &secret);
     let codes = new_recovery_codes();
-    let hashes: Vec<String> = codes.iter().map(|c| recovery_digest(&s.user.id, c)).collect();
-    let event = AuditEvent::new(Some(&s.user.id), "user.2fa_enable", "user", s.user.id.as_str());
-    state.store.enable_totp(&s.user.id, &active, step, &hashes, event, now).await?;
-    // Privilege change: the session gets a new id, with the factor proved.
+    // Privilege change: the session gets a new id, with the factor proved,
+    // in the same transaction as the enrolment.
     let id = new_session_id();
-    state.store.rotate_session(&s.digest, &token_digest(&id), Some(now)).await?;
+    let enrolment = Enrolment {
+        // The active secret is sealed for its own column.
+        sealed_secret: state.vault.seal(totp_context(&s.user.id), &secret),
+        step,
+        recovery_codes: codes.iter().map(|c| recovery_digest(&s.user.id, c)).collect(),
+        rotate_session: Some((s.digest.clone(), TokenDigest::of(&id))),
+    };
+    let event = AuditEvent::new(Some(&s.user.id), Action::UserTwoFactorEnable, &s.user.id);
+    state.store.enable_totp(&s.user.id, enrolment, event, now).await?;
     let mut signed = s.clone();
     signed.stage = Stage::Full;
     let mut response = two_factor_page(&state, c, &signed, codes, vec![]).await?;
@@ -350,9 +333,9 @@ pub async fn two_factor_new_codes(
         return code_refused(&state, c, &s).await;
     }
     let codes = new_recovery_codes();
-    let hashes: Vec<String> = codes.iter().map(|c| recovery_digest(&s.user.id, c)).collect();
-    let event = AuditEvent::new(Some(&s.user.id), "user.recovery_codes", "user", s.user.id.as_str());
-    state.store.replace_recovery_codes(&s.user.id, &hashes, event, Timestamp::now()).await?;
+    let digests = codes.iter().map(|c| recovery_digest(&s.user.id, c)).collect();
+    let event = AuditEvent::new(Some(&s.user.id), Action::UserRecoveryCodes, &s.user.id);
+    state.store.replace_recovery_codes(&s.user.id, digests, event, Timestamp::now()).await?;
     two_factor_page(&state, c, &s, codes, vec![]).await
 }
 
@@ -369,7 +352,7 @@ pub async fn two_factor_disable(
     if !checked_code(&state, &net, &s.user, &form.code, false).await? {
         return code_refused(&state, c, &s).await;
     }
-    let event = AuditEvent::new(Some(&s.user.id), "user.2fa_disable", "user", s.user.id.as_str());
+    let event = AuditEvent::new(Some(&s.user.id), Action::UserTwoFactorDisable, &s.user.id);
     state.store.disable_totp(&s.user.id, event, Timestamp::now()).await?;
     Ok(Redirect::to("/account/2fa").into_response())
 }
@@ -431,11 +414,11 @@ pub async fn token_create(
     Form(form): Form<NewToken>,
 ) -> Result<Response, AppError> {
     let tr = c.tr;
-    let label = form.label.trim();
     let mut errors = Vec::new();
-    if label.is_empty() || label.chars().count() > 100 || label.chars().any(char::is_control) {
+    let label = account::one_line(&form.label, account::MAX_LABEL_CHARS).unwrap_or_else(|_| {
         errors.push(FieldError { field: "label", message: tr.t("error-label") });
-    }
+        ""
+    });
     let scope = TokenScope::parse(&form.scope).filter(|sc| scopes_for(s.user.role).contains(&sc.as_str()));
     if scope.is_none() {
         errors.push(FieldError { field: "scope", message: tr.t("error-scope") });
@@ -444,7 +427,7 @@ pub async fn token_create(
         return tokens_page(&state, c, &s.user, None, errors).await;
     };
     let (_, token) =
-        crate::tokens::mint_api_token(&*state.store, &s.user.id, label, scope, Some(&s.user.id), Timestamp::now())
+        crate::actions::mint_api_token(&state.store, &s.user.id, label, scope, Some(&s.user.id), Timestamp::now())
             .await?;
     tokens_page(&state, c, &s.user, Some(token), vec![]).await
 }
@@ -455,24 +438,7 @@ pub async fn token_revoke(
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     let id = Id::parse(&id).ok_or(AppError::NotFound)?;
-    let event = AuditEvent::new(Some(&s.user.id), "api_token.revoke", "api_token", id.as_str());
-    match state.store.revoke_api_token(&id, &s.user.id, event, Timestamp::now()).await {
-        Ok(()) => Ok(Redirect::to("/account/tokens").into_response()),
-        Err(StoreError::NotFound) => Err(AppError::NotFound),
-        Err(e) => Err(e.into()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::normalize_phone;
-
-    #[test]
-    fn phones_are_normalised_or_refused() {
-        assert_eq!(normalize_phone("(510) 555-0100").as_deref(), Some("+15105550100"));
-        assert_eq!(normalize_phone("+52 55 1234 5678").as_deref(), Some("+525512345678"));
-        for bad in ["555", "call me", "+1 510 555 0100 ext 2", "1234567890123456"] {
-            assert_eq!(normalize_phone(bad), None, "{bad}");
-        }
-    }
+    let event = AuditEvent::new(Some(&s.user.id), Action::ApiTokenRevoke, &id);
+    state.store.revoke_api_token(&id, &s.user.id, event, Timestamp::now()).await?;
+    Ok(Redirect::to("/account/tokens").into_response())
 }

@@ -6,9 +6,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use jiff::{SignedDuration, Timestamp};
-use kiteline_core::{EmailAddress, Role};
-use kiteline_store::{AuditEvent, AuditFilter, Id, NewUser, StoreError, new_id};
-use kiteline_templates::mail::MailKind;
+use kiteline_core::{EmailAddress, Role, account};
+use kiteline_store::{Action, AuditEvent, AuditFilter, Constraint, Id, NewUser, StoreError, new_id};
 use kiteline_templates::pages::{AuditPage, AuditRow, Chrome, FieldError, UserRow, UsersPage};
 use kiteline_templates::{Lang, Tr};
 use serde::Deserialize;
@@ -18,14 +17,10 @@ use crate::auth::checked_code;
 use crate::error::AppError;
 use crate::routes::{html, parse_name};
 use crate::security::{Admin, ClientNet, Signed, Staff};
-use crate::tokens::SET_PASSWORD_LINK_HOURS;
 
-/// Roles `who` may give in an invitation: coordinators invite volunteers.
+/// Roles `who` may give in an invitation, as form values.
 fn invitable(who: Role) -> Vec<&'static str> {
-    match who {
-        Role::Admin => vec!["volunteer", "coordinator", "admin"],
-        _ => vec!["volunteer"],
-    }
+    account::invitable_roles(who).iter().map(|r| r.as_str()).collect()
 }
 
 async fn users_page(
@@ -125,7 +120,7 @@ pub async fn invite(
     if email.is_none() {
         errors.push(FieldError { field: "email", message: tr.t("error-email-invalid") });
     }
-    let role = Role::parse(&form.role).filter(|r| invitable(me.user.role).contains(&r.as_str()));
+    let role = Role::parse(&form.role).filter(|r| account::invitable_roles(me.user.role).contains(r));
     if role.is_none() {
         errors.push(FieldError { field: "role", message: tr.t("error-role") });
     }
@@ -148,26 +143,16 @@ pub async fn invite(
         return users_page(&state, c, &me, None, errors, keep).await;
     }
     let lang = Lang::from_tag(&form.lang).unwrap_or(Lang::En);
-    let now = Timestamp::now();
-    let (token, digest) = crate::tokens::generate();
-    let id = new_id(now);
     let user =
         NewUser { email: email.clone(), name: name.clone(), role, locale: lang.code().into(), chapter_id: chapter };
-    let event = AuditEvent::new(Some(&me.user.id), "user.invite", "user", id.as_str());
-    let expires = now + SignedDuration::from_hours(SET_PASSWORD_LINK_HOURS);
-    match state.store.invite_user(user, id, &digest, expires, event, now).await {
+    match crate::actions::invite(state.ctx(), &me.user, user, lang, Timestamp::now()).await {
         Ok(_) => {}
-        Err(StoreError::Conflict(_)) => {
+        Err(crate::mail::QueueError::Store(StoreError::Conflict(Constraint::UserEmail))) => {
             let errors = vec![FieldError { field: "email", message: tr.t("error-email-taken") }];
             return users_page(&state, c, &me, None, errors, keep).await;
         }
         Err(e) => return Err(e.into()),
     }
-    let link = format!("{}/password/{token}", state.config.public_url);
-    let kind = MailKind::Invitation { inviter: me.user.name.clone(), link, hours: SET_PASSWORD_LINK_HOURS as u32 };
-    crate::mail::queue(&*state.store, &state.vault, &state.config.site_name, email.as_str(), &name, lang, &kind, now)
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
     let notice = tr.t_with("users-invited", &[("email", email.as_str())]);
     users_page(&state, c, &me, Some(notice), vec![], Default::default()).await
 }
@@ -188,13 +173,6 @@ fn target(id: &str, me: &Signed) -> Result<Id, AppError> {
     Ok(id)
 }
 
-fn not_found_is_404(e: StoreError) -> AppError {
-    match e {
-        StoreError::NotFound => AppError::NotFound,
-        other => other.into(),
-    }
-}
-
 /// Changing a role is sensitive: it asks for a fresh second-factor code.
 pub async fn change_role(
     State(state): State<AppState>,
@@ -211,8 +189,8 @@ pub async fn change_role(
         let errors = vec![FieldError { field: "code", message: tr.t("error-code-invalid") }];
         return users_page(&state, c, &me, None, errors, Default::default()).await;
     }
-    let event = AuditEvent::new(Some(&me.user.id), "user.role_change", "user", id.as_str());
-    state.store.set_role(&id, role, event, Timestamp::now()).await.map_err(not_found_is_404)?;
+    let event = AuditEvent::new(Some(&me.user.id), Action::UserRoleChange, &id);
+    state.store.set_role(&id, role, event, Timestamp::now()).await?;
     users_page(&state, c, &me, Some(tr.t("users-role-changed")), vec![], Default::default()).await
 }
 
@@ -239,10 +217,8 @@ pub async fn reset_second_factor(
         let errors = vec![FieldError { field: "code", message: tr.t("error-code-invalid") }];
         return users_page(&state, c, &me, None, errors, Default::default()).await;
     }
-    let now = Timestamp::now();
-    let event = AuditEvent::new(Some(&me.user.id), "user.2fa_reset", "user", id.as_str());
-    state.store.disable_totp(&id, event, now).await.map_err(not_found_is_404)?;
-    state.store.end_user_sessions(&id, None, None, now).await?;
+    let event = AuditEvent::new(Some(&me.user.id), Action::UserTwoFactorReset, &id);
+    state.store.reset_second_factor(&id, event, Timestamp::now()).await?;
     users_page(&state, c, &me, Some(tr.t("users-2fa-reset")), vec![], Default::default()).await
 }
 
@@ -255,9 +231,9 @@ async fn set_disabled(
 ) -> Result<Response, AppError> {
     let tr: Tr = c.tr;
     let id = target(id, me)?;
-    let action = if disabled { "user.disable" } else { "user.enable" };
-    let event = AuditEvent::new(Some(&me.user.id), action, "user", id.as_str());
-    state.store.set_disabled(&id, disabled, event, Timestamp::now()).await.map_err(not_found_is_404)?;
+    let action = if disabled { Action::UserDisable } else { Action::UserEnable };
+    let event = AuditEvent::new(Some(&me.user.id), action, &id);
+    state.store.set_disabled(&id, disabled, event, Timestamp::now()).await?;
     let notice = tr.t(if disabled { "users-disabled" } else { "users-enabled" });
     users_page(state, c, me, Some(notice), vec![], Default::default()).await
 }
@@ -293,17 +269,18 @@ pub async fn add_chapter(
     Form(form): Form<NewChapter>,
 ) -> Result<Response, AppError> {
     let tr = c.tr;
-    let name = form.name.trim();
     let bad = || vec![FieldError { field: "chapter-name", message: tr.t("error-chapter-name") }];
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    let Ok(name) = account::chapter_name(&form.name) else {
         return users_page(&state, c, &me, None, bad(), Default::default()).await;
-    }
+    };
     let now = Timestamp::now();
     let id = new_id(now);
-    let event = AuditEvent::new(Some(&me.user.id), "chapter.create", "chapter", id.as_str());
+    let event = AuditEvent::new(Some(&me.user.id), Action::ChapterCreate, &id);
     match state.store.create_chapter(id, name, event, now).await {
         Ok(()) => users_page(&state, c, &me, Some(tr.t("chapters-added")), vec![], Default::default()).await,
-        Err(StoreError::Conflict(_)) => users_page(&state, c, &me, None, bad(), Default::default()).await,
+        Err(StoreError::Conflict(Constraint::ChapterName)) => {
+            users_page(&state, c, &me, None, bad(), Default::default()).await
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -369,7 +346,7 @@ pub async fn audit(
     };
     let entries = if errors.is_empty() { state.store.audit_entries(&filter).await? } else { vec![] };
     let now = Timestamp::now();
-    state.store.append_audit(AuditEvent::new(Some(&me.user.id), "audit.view", "audit_log", ""), now).await?;
+    state.store.append_audit(AuditEvent::new(Some(&me.user.id), Action::AuditView, ""), now).await?;
     let next_href = (entries.len() as u32 == AUDIT_PAGE).then(|| {
         let last = entries.last().map_or(0, |e| e.seq);
         let mut query = form_urlencoded::Serializer::new(String::new());

@@ -10,8 +10,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiff::{SignedDuration, Timestamp};
 use kiteline_core::Role;
-use kiteline_core::crypto::token_digest;
-use kiteline_store::{ApiToken, AuditEvent, TokenScope, User};
+use kiteline_core::TokenDigest;
+use kiteline_store::{Action, ApiToken, AuditEvent, TokenScope, User};
 use serde_json::json;
 
 use crate::AppState;
@@ -42,7 +42,7 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|t| t.starts_with("kl_") && t.len() < 100);
         let Some(token) = bearer else { return Err(api_error(StatusCode::UNAUTHORIZED, "a bearer token is required")) };
-        let found = state.store.api_token_by_digest(&token_digest(token)).await.map_err(|e| {
+        let found = state.store.api_token_by_digest(&TokenDigest::of(token)).await.map_err(|e| {
             tracing::error!(error = %e, "API token lookup failed");
             api_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
         })?;
@@ -92,7 +92,7 @@ pub async fn logout_everywhere(State(state): State<AppState>, caller: Caller) ->
     if let Some(r) = caller.denied(TokenScope::Write) {
         return r;
     }
-    let event = AuditEvent::new(Some(&caller.user.id), "session.end_all", "user", caller.user.id.as_str());
+    let event = AuditEvent::new(Some(&caller.user.id), Action::SessionEndAll, &caller.user.id);
     match state.store.end_user_sessions(&caller.user.id, None, Some(event), Timestamp::now()).await {
         Ok(n) => Json(json!({ "ended": n })).into_response(),
         Err(e) => {

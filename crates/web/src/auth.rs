@@ -6,10 +6,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::{SignedDuration, Timestamp};
-use kiteline_core::crypto::{FieldContext, hex, token_digest};
-use kiteline_core::{EmailAddress, account, totp};
-use kiteline_store::{AuditEvent, LinkPurpose, User};
-use kiteline_templates::mail::MailKind;
+use kiteline_core::crypto::{FieldContext, hex};
+use kiteline_core::{EmailAddress, PasswordHash, TokenDigest, account, totp};
+use kiteline_store::{Action, AuditEvent, NewSession, User};
 use kiteline_templates::pages::{FieldError, LoginPage, ResetPage, TotpPage};
 use serde::Deserialize;
 use tokio::sync::OnceCell;
@@ -22,7 +21,7 @@ use crate::security::{
     Auth, AwaitingCode, CODE_ACCOUNT, CODE_NET, ClientNet, LOGIN_ACCOUNT, LOGIN_NET, Member, Page, RESET_ADDRESS,
     RESET_NET, Stage, new_session_id, session_cookie_name, set_cookie,
 };
-use crate::{password, tokens};
+use crate::{actions, password};
 
 /// Where a session goes after each step.
 fn landing(stage: Stage) -> &'static str {
@@ -62,8 +61,8 @@ pub struct LoginForm {
 
 /// A hash to verify against when there is no account, so a login for an
 /// unknown address takes as long as one with a wrong password.
-async fn dummy_hash() -> Result<String, AppError> {
-    static DUMMY: OnceCell<String> = OnceCell::const_new();
+async fn dummy_hash() -> Result<PasswordHash, AppError> {
+    static DUMMY: OnceCell<PasswordHash> = OnceCell::const_new();
     DUMMY.get_or_try_init(|| password::hash("no account has this password".into())).await.cloned()
 }
 
@@ -99,40 +98,30 @@ pub async fn login_submit(
     let Some(user) = user.filter(|_| ok) else {
         state.limits.hit(LOGIN_NET, &net, secs);
         if let Some(u) = found {
-            state.limits.hit_account(&state, LOGIN_ACCOUNT, u.id.as_str(), secs).await?;
-            state.store.append_audit(AuditEvent::new(None, "session.login_failed", "user", u.id.as_str()), now).await?;
+            let counter = state.limits.counter(LOGIN_ACCOUNT, u.id.as_str(), secs);
+            state.store.record_failure(counter, AuditEvent::new(None, Action::SessionLoginFailed, &u.id), now).await?;
         }
         tracing::info!(target: "kiteline::security", "login refused");
         let tr = c.tr;
         let errors = vec![FieldError { field: "email", message: tr.t("error-login-failed") }];
         return html(StatusCode::UNAUTHORIZED, LoginPage { c, email: form.email.trim().to_owned(), errors });
     };
-    // A new id at every login (no fixation); the browser's old session ends.
-    if let Some(old) = cookie(&headers, session_cookie_name(state.config.is_https())) {
-        state.store.end_session(&token_digest(old)).await?;
-    }
+    // A new id at every login (no fixation); the browser's old session
+    // ends in the same transaction.
     let id = new_session_id();
     let absolute = account::absolute_timeout_seconds(user.role);
-    state
-        .store
-        .create_session(
-            &token_digest(&id),
-            &user.id,
-            account::idle_timeout_seconds(user.role),
-            now + SignedDuration::from_secs(absolute),
-            None,
-            AuditEvent::new(Some(&user.id), "session.login", "user", user.id.as_str()),
-            now,
-        )
-        .await?;
-    tracing::info!(target: "kiteline::security", user = %user.id, "login");
-    let stage = if user.totp_enabled {
-        Stage::NeedsCode
-    } else if account::requires_second_factor(user.role) {
-        Stage::NeedsEnrolment
-    } else {
-        Stage::Full
+    let session = NewSession {
+        digest: TokenDigest::of(&id),
+        user_id: user.id.clone(),
+        idle_seconds: account::idle_timeout_seconds(user.role),
+        expires_at: now + SignedDuration::from_secs(absolute),
+        second_factor_at: None,
+        replaces: cookie(&headers, session_cookie_name(state.config.is_https())).map(TokenDigest::of),
     };
+    let event = AuditEvent::new(Some(&user.id), Action::SessionLogin, &user.id);
+    state.store.create_session(session, event, now).await?;
+    tracing::info!(target: "kiteline::security", user = %user.id, "login");
+    let stage = account::sign_in_stage(user.role, user.totp_enabled, false);
     Ok(redirect_with_session(&state, landing(stage), &id, absolute))
 }
 
@@ -147,9 +136,9 @@ pub struct CodeForm {
 }
 
 /// The digest stored for a recovery code of `user`.
-pub(crate) fn recovery_digest(user: &kiteline_store::Id, code: &str) -> String {
+pub(crate) fn recovery_digest(user: &kiteline_store::Id, code: &str) -> TokenDigest {
     let normal: String = code.chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_ascii_lowercase();
-    token_digest(&format!("{user}:{normal}"))
+    TokenDigest::of(&format!("{user}:{normal}"))
 }
 
 /// Ten new recovery codes (80 random bits each, `abcd-efgh-ijkl-mnop`).
@@ -205,14 +194,9 @@ pub(crate) async fn checked_code(
     let ok = second_factor_ok(state, user, code, allow_recovery).await?;
     if !ok {
         state.limits.hit(CODE_NET, net, secs);
-        state.limits.hit_account(state, CODE_ACCOUNT, user.id.as_str(), secs).await?;
-        state
-            .store
-            .append_audit(
-                AuditEvent::new(Some(&user.id), "user.second_factor_failed", "user", user.id.as_str()),
-                Timestamp::now(),
-            )
-            .await?;
+        let counter = state.limits.counter(CODE_ACCOUNT, user.id.as_str(), secs);
+        let event = AuditEvent::new(Some(&user.id), Action::UserSecondFactorFailed, &user.id);
+        state.store.record_failure(counter, event, Timestamp::now()).await?;
     }
     Ok(ok)
 }
@@ -234,11 +218,8 @@ pub async fn code_submit(
     let now = Timestamp::now();
     // The session is elevated: it gets a new id.
     let id = new_session_id();
-    state.store.rotate_session(&s.digest, &token_digest(&id), Some(now)).await?;
-    state
-        .store
-        .append_audit(AuditEvent::new(Some(&s.user.id), "session.second_factor", "user", s.user.id.as_str()), now)
-        .await?;
+    let event = AuditEvent::new(Some(&s.user.id), Action::SessionSecondFactor, &s.user.id);
+    state.store.rotate_session(&s.digest, &TokenDigest::of(&id), Some(now), Some(event), now).await?;
     let max_age = s.session.expires_at.duration_since(now).as_secs().max(1);
     Ok(redirect_with_session(&state, "/account", &id, max_age))
 }
@@ -248,20 +229,14 @@ pub async fn logout(
     axum::Extension(auth): axum::Extension<Auth>,
 ) -> Result<Response, AppError> {
     if let Auth::Signed(s) = auth {
-        state.store.end_session(&s.digest).await?;
-        state
-            .store
-            .append_audit(
-                AuditEvent::new(Some(&s.user.id), "session.logout", "user", s.user.id.as_str()),
-                Timestamp::now(),
-            )
-            .await?;
+        let event = AuditEvent::new(Some(&s.user.id), Action::SessionLogout, &s.user.id);
+        state.store.end_session(&s.digest, Some(event), Timestamp::now()).await?;
     }
     Ok(clear_session(&state, "/"))
 }
 
 pub async fn logout_everywhere(State(state): State<AppState>, Member(s): Member) -> Result<Response, AppError> {
-    let event = AuditEvent::new(Some(&s.user.id), "session.end_all", "user", s.user.id.as_str());
+    let event = AuditEvent::new(Some(&s.user.id), Action::SessionEndAll, &s.user.id);
     state.store.end_user_sessions(&s.user.id, None, Some(event), Timestamp::now()).await?;
     Ok(clear_session(&state, "/login"))
 }
@@ -275,9 +250,6 @@ pub struct ResetForm {
     #[serde(default)]
     email: String,
 }
-
-/// How long a reset link works.
-const RESET_LINK_HOURS: i64 = 1;
 
 /// Answers the same way whether or not the address has an account.
 pub async fn reset_submit(
@@ -295,28 +267,7 @@ pub async fn reset_submit(
         state.limits.check_account(&state, RESET_ADDRESS, &key, secs).await?;
         state.limits.hit_account(&state, RESET_ADDRESS, &key, secs).await?;
         if let Some(user) = state.store.user_by_email(&email).await?.filter(|u| u.disabled_at.is_none()) {
-            let token =
-                tokens::issue_link(&*state.store, LinkPurpose::SetPassword, Some(&user.id), RESET_LINK_HOURS, now)
-                    .await?;
-            let link = format!("{}/password/{token}", state.config.public_url);
-            let lang = kiteline_templates::Lang::from_tag(&user.locale).unwrap_or(kiteline_templates::Lang::En);
-            let kind = MailKind::PasswordReset { link, hours: RESET_LINK_HOURS as u32 };
-            crate::mail::queue(
-                &*state.store,
-                &state.vault,
-                &state.config.site_name,
-                &user.email,
-                &user.name,
-                lang,
-                &kind,
-                now,
-            )
-            .await
-            .map_err(|e| AppError::Internal(e.to_string()))?;
-            state
-                .store
-                .append_audit(AuditEvent::new(None, "user.password_reset_requested", "user", user.id.as_str()), now)
-                .await?;
+            actions::request_password_reset(state.ctx(), &user, now).await?;
         }
     }
     html(StatusCode::OK, ResetPage { c, sent: true, errors: vec![] })

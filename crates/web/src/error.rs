@@ -41,9 +41,23 @@ pub enum AppError {
     Internal(String),
 }
 
+/// The one place a store's `NotFound` becomes a 404: handlers just use `?`.
+/// A conflict a handler did not turn into a form error is a bug (500).
 impl From<kiteline_store::StoreError> for AppError {
     fn from(e: kiteline_store::StoreError) -> Self {
-        AppError::Internal(e.to_string())
+        match e {
+            kiteline_store::StoreError::NotFound => AppError::NotFound,
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::mail::QueueError> for AppError {
+    fn from(e: crate::mail::QueueError) -> Self {
+        match e {
+            crate::mail::QueueError::Store(e) => e.into(),
+            header => AppError::Internal(header.to_string()),
+        }
     }
 }
 

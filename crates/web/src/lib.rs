@@ -6,7 +6,8 @@
 //! can require that every route appears in the access matrix.
 //!
 //! Architecture invariants:
-//! * Handlers never build SQL; they call the [`Store`](kiteline_store::Store).
+//! * Handlers never build SQL; they call the [`Store`](kiteline_store::Store),
+//!   one method per user action, or a use-case in [`actions`] that does.
 //! * No response refers to another origin; the CSP forbids it anyway.
 //! * Who may reach a handler is in its signature: an extractor from
 //!   [`security`] (`Member`, `Staff`, `Admin`, `Enrolling`, `AwaitingCode`,
@@ -19,10 +20,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{MethodRouter, get, post};
-use kiteline_store::DynStore;
+use kiteline_store::SharedStore;
 use kiteline_store::vault::Vault;
 
 mod account;
+pub mod actions;
 mod admin;
 pub mod api;
 mod auth;
@@ -49,6 +51,18 @@ pub struct WebConfig {
     pub client_ip_header: Option<String>,
 }
 
+impl AppState {
+    /// What the use-cases in [`actions`] need.
+    pub fn ctx(&self) -> actions::Ctx<'_> {
+        actions::Ctx {
+            store: &self.store,
+            vault: &self.vault,
+            site_name: &self.config.site_name,
+            public_url: &self.config.public_url,
+        }
+    }
+}
+
 impl WebConfig {
     pub fn is_https(&self) -> bool {
         self.public_url.starts_with("https://")
@@ -58,7 +72,7 @@ impl WebConfig {
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: DynStore,
+    pub store: SharedStore,
     pub vault: Vault,
     pub config: Arc<WebConfig>,
     pub limits: Arc<security::RateLimits>,

@@ -6,8 +6,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use jiff::Timestamp;
-use kiteline_core::{EmailAddress, PasswordProblem, Role, check_new_password};
-use kiteline_store::{LinkPurpose, NewUser, StoreError, new_id};
+use kiteline_core::account::{self, NameProblem};
+use kiteline_core::{EmailAddress, PasswordProblem, Role, TokenDigest, check_new_password};
+use kiteline_store::{Constraint, LinkPurpose, NewUser, StoreError, new_id};
 use kiteline_templates::pages::{FieldError, HomePage, MessagePage, SetPasswordPage, SetupPage};
 use kiteline_templates::{Lang, Tr};
 use serde::Deserialize;
@@ -141,15 +142,15 @@ pub(crate) fn password_errors(tr: Tr, password: &str, confirm: &str, email: &str
     }
 }
 
-/// A display name: trimmed, 1–200 characters, no control characters.
+/// A display name (the rule is `core`'s); a problem becomes a field error.
+/// Returns what was typed, trimmed, so the form can show it again.
 pub(crate) fn parse_name(tr: Tr, raw: &str, errors: &mut Vec<FieldError>) -> String {
-    let name = raw.trim();
-    if name.is_empty() {
-        errors.push(FieldError { field: "name", message: tr.t("error-name-required") });
-    } else if name.chars().count() > 200 || name.chars().any(char::is_control) {
-        errors.push(FieldError { field: "name", message: tr.t("error-name-too-long") });
+    match account::display_name(raw) {
+        Ok(_) => {}
+        Err(NameProblem::Empty) => errors.push(FieldError { field: "name", message: tr.t("error-name-required") }),
+        Err(NameProblem::TooLong) => errors.push(FieldError { field: "name", message: tr.t("error-name-too-long") }),
     }
-    name.to_owned()
+    raw.trim().to_owned()
 }
 
 async fn usable(
@@ -160,8 +161,7 @@ async fn usable(
     if !tokens::looks_like_token(token) {
         return Ok(None);
     }
-    let digest = kiteline_core::crypto::token_digest(token);
-    Ok(state.store.usable_link(&digest, Timestamp::now()).await?.filter(|l| l.purpose == purpose))
+    Ok(state.store.usable_link(&TokenDigest::of(token), Timestamp::now()).await?.filter(|l| l.purpose == purpose))
 }
 
 pub async fn setup_form(
@@ -218,19 +218,20 @@ pub async fn setup_submit(
         locale: tr.lang().code().into(),
         chapter_id: None,
     };
-    let digest = kiteline_core::crypto::token_digest(&token);
-    match state.store.use_first_admin_link(&digest, user, new_id(now), &hash, now).await {
+    match state.store.use_first_admin_link(&TokenDigest::of(&token), user, new_id(now), hash, now).await {
         Ok(admin) => {
             tracing::info!(user = %admin.id, "first administrator created");
             let text = tr.t_with("setup-done-text", &[("email", email.as_str())]);
             html(StatusCode::OK, MessagePage { c, title: tr.t("setup-done-title"), text })
         }
         Err(StoreError::NotFound) => link_invalid(c),
-        Err(StoreError::Conflict(what)) if what == "admin exists" => {
+        Err(StoreError::Conflict(Constraint::AdminExists)) => {
             let text = tr.t("error-admin-exists");
             html(StatusCode::CONFLICT, MessagePage { c, title: tr.t("link-invalid-title"), text })
         }
-        Err(StoreError::Conflict(_)) => again(vec![FieldError { field: "email", message: tr.t("error-email-taken") }]),
+        Err(StoreError::Conflict(Constraint::UserEmail)) => {
+            again(vec![FieldError { field: "email", message: tr.t("error-email-taken") }])
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -293,8 +294,7 @@ pub async fn password_submit(
         return html(StatusCode::UNPROCESSABLE_ENTITY, password_page(c, &token, &user.email, errors));
     }
     let hash = password::hash(form.password).await?;
-    let digest = kiteline_core::crypto::token_digest(&token);
-    match state.store.use_set_password_link(&digest, &hash, Timestamp::now()).await {
+    match state.store.use_set_password_link(&TokenDigest::of(&token), hash, Timestamp::now()).await {
         Ok(user) => {
             tracing::info!(user = %user.id, "password set");
             html(StatusCode::OK, MessagePage::from_key(c, "password-done"))

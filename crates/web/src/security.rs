@@ -22,9 +22,10 @@ use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::{SignedDuration, Timestamp};
-use kiteline_core::crypto::{constant_time_eq, hex, token_digest};
-use kiteline_core::{Role, account};
-use kiteline_store::{SessionRecord, User};
+pub use kiteline_core::Stage;
+use kiteline_core::crypto::{constant_time_eq, hex};
+use kiteline_core::{Role, TokenDigest, account};
+use kiteline_store::{Counter, SessionRecord, User};
 use kiteline_templates::pages::{Chrome, Nav};
 
 use crate::AppState;
@@ -117,21 +118,11 @@ fn form_field(body: &[u8], name: &str) -> Option<String> {
 
 // --------------------------------------------------------------- sessions
 
-/// How far a signed-in session has got.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stage {
-    /// Password accepted; the second factor is still to come.
-    NeedsCode,
-    /// A coordinator or admin without a second factor: only enrolment is open.
-    NeedsEnrolment,
-    Full,
-}
-
 #[derive(Clone, Debug)]
 pub struct Signed {
     pub user: User,
     /// SHA-256 of the session id (the id itself is only in the cookie).
-    pub digest: String,
+    pub digest: TokenDigest,
     pub session: SessionRecord,
     pub stage: Stage,
 }
@@ -169,13 +160,7 @@ pub fn new_session_id() -> String {
 }
 
 pub fn stage_of(user: &User, session: &SessionRecord) -> Stage {
-    if user.totp_enabled && session.second_factor_at.is_none() {
-        Stage::NeedsCode
-    } else if account::requires_second_factor(user.role) && !user.totp_enabled {
-        Stage::NeedsEnrolment
-    } else {
-        Stage::Full
-    }
+    account::sign_in_stage(user.role, user.totp_enabled, session.second_factor_at.is_some())
 }
 
 /// Only touch `last_seen_at` once a minute, to keep reads cheap.
@@ -185,12 +170,12 @@ async fn current(state: &AppState, raw: &str) -> Result<Option<Signed>, AppError
     if !looks_like_session_id(raw) {
         return Ok(None);
     }
-    let digest = token_digest(raw);
+    let digest = TokenDigest::of(raw);
     let Some((session, user)) = state.store.session(&digest).await? else { return Ok(None) };
     let now = Timestamp::now();
     let idle_end = session.last_seen_at + SignedDuration::from_secs(session.idle_seconds);
     if user.disabled_at.is_some() || now >= session.expires_at || now >= idle_end {
-        state.store.end_session(&digest).await?;
+        state.store.end_session(&digest, None, now).await?;
         return Ok(None);
     }
     if now.duration_since(session.last_seen_at) >= TOUCH_EVERY {
@@ -414,10 +399,17 @@ impl RateLimits {
     }
 
     pub async fn hit_account(&self, state: &AppState, rule: Rule, key: &str, now: i64) -> Result<(), AppError> {
-        if self.enabled {
-            state.store.rate_hit(&format!("{}:{key}", rule.name), ts(Self::window_start(rule, now))).await?;
+        if let Some(c) = self.counter(rule, key, now) {
+            state.store.rate_hit(&c.key, c.window_start).await?;
         }
         Ok(())
+    }
+
+    /// The shared counter a failure of `rule` for `key` adds to, if limits
+    /// are on (for store calls that count and audit in one transaction).
+    pub fn counter(&self, rule: Rule, key: &str, now: i64) -> Option<Counter> {
+        self.enabled
+            .then(|| Counter { key: format!("{}:{key}", rule.name), window_start: ts(Self::window_start(rule, now)) })
     }
 }
 

@@ -3,28 +3,35 @@
 
 use jiff::{SignedDuration, Timestamp};
 use kiteline_store::testing::TestDb;
-use kiteline_store::{AuditEvent, DynStore, Id, NewJob, new_id};
+use kiteline_store::{Action, AuditEvent, Id, NewJob, NewSession, SharedStore, SqliteOptions, TokenDigest, new_id};
 
-/// Group commit did not exist before the storage rework: one figure only.
-pub const BATCHING: [bool; 1] = [false];
+/// Group commit on, then off.
+pub const BATCHING: [bool; 2] = [true, false];
 
-pub fn set_audit_key(s: &DynStore) {
+pub fn set_audit_key(s: &SharedStore) {
     s.set_audit_key([42; 32]);
 }
 
-pub async fn session_create_and_lookup(s: &DynStore, user: &Id, i: u64) {
+pub async fn session_create_and_lookup(s: &SharedStore, user: &Id, i: u64) {
     let now = Timestamp::now();
-    let digest = format!("{i:064x}");
-    let ev = AuditEvent::new(Some(user), "session.login", "user", user.as_str());
-    s.create_session(&digest, user, 600, now + SignedDuration::from_hours(1), None, ev, now).await.unwrap();
+    let digest = TokenDigest::of(&format!("{i:064x}"));
+    let session = NewSession {
+        digest: digest.clone(),
+        user_id: user.clone(),
+        idle_seconds: 600,
+        expires_at: now + SignedDuration::from_hours(1),
+        second_factor_at: None,
+        replaces: None,
+    };
+    s.create_session(session, AuditEvent::new(Some(user), Action::SessionLogin, user), now).await.unwrap();
     assert!(s.session(&digest).await.unwrap().is_some());
 }
 
-pub async fn audit_append(s: &DynStore, _i: u64) {
-    s.append_audit(AuditEvent::new(None, "bench.event", "thing", "x"), Timestamp::now()).await.unwrap();
+pub async fn audit_append(s: &SharedStore, _i: u64) {
+    s.append_audit(AuditEvent::new(None, Action::AuditView, "x"), Timestamp::now()).await.unwrap();
 }
 
-pub async fn job_enqueue_and_claim(s: &DynStore, _i: u64) {
+pub async fn job_enqueue_and_claim(s: &SharedStore, _i: u64) {
     let now = Timestamp::now();
     let job = NewJob { id: new_id(now), kind: "bench".into(), payload: "{}".into(), run_at: now, max_attempts: 3 };
     s.enqueue_job(job, now).await.unwrap();
@@ -33,11 +40,12 @@ pub async fn job_enqueue_and_claim(s: &DynStore, _i: u64) {
     s.claim_job("bench", at, at + SignedDuration::from_secs(60)).await.unwrap();
 }
 
-pub async fn sqlite_with(_batching: bool) -> TestDb {
-    kiteline_store::testing::sqlite().await
+pub async fn sqlite_with(batching: bool) -> TestDb {
+    let max_batch = if batching { SqliteOptions::default().max_batch } else { 1 };
+    kiteline_store::testing::sqlite_with(SqliteOptions { max_batch }).await
 }
 
-pub async fn single_insert(s: &DynStore, _i: u64) {
+pub async fn single_insert(s: &SharedStore, _i: u64) {
     let now = Timestamp::now();
     let job = NewJob { id: new_id(now), kind: "bench".into(), payload: "{}".into(), run_at: now, max_attempts: 3 };
     s.enqueue_job(job, now).await.unwrap();

@@ -1,0 +1,139 @@
+//! The use-cases that both the web handlers and the command line offer: set
+//! up the first administrator, add or invite an account, ask for a password
+//! reset, mint an API token.
+//!
+//! Each makes its secret tokens, renders and seals its mail, and then makes
+//! exactly one store call: one transaction, its audit entry included, so an
+//! account never exists without its link, nor a link without its message.
+//! Links are built here from the one public URL that the server and the CLI
+//! both read from the configuration.
+
+use jiff::{SignedDuration, Timestamp};
+use kiteline_core::TokenDigest;
+use kiteline_store::vault::Vault;
+use kiteline_store::{
+    Action, ApiToken, AuditEvent, Id, Invitation, LinkPurpose, NewApiToken, NewLink, NewUser, Store, StoreError,
+    TokenScope, User, new_id,
+};
+use kiteline_templates::Lang;
+use kiteline_templates::mail::MailKind;
+
+use crate::mail::{self, QueueError, Recipient};
+use crate::tokens::{self, FIRST_ADMIN_LINK_HOURS, RESET_LINK_HOURS, SET_PASSWORD_LINK_HOURS};
+
+/// What a use-case needs: the store, the vault that seals, and the names
+/// and address people see.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub store: &'a Store,
+    pub vault: &'a Vault,
+    pub site_name: &'a str,
+    /// The public base URL, no trailing slash.
+    pub public_url: &'a str,
+}
+
+impl Ctx<'_> {
+    fn link(&self, path: &str, token: &str) -> String {
+        format!("{}/{path}/{token}", self.public_url)
+    }
+}
+
+fn hours(h: i64) -> SignedDuration {
+    SignedDuration::from_hours(h)
+}
+
+/// A fresh first-admin link (older ones stop working); returns its URL.
+pub async fn offer_first_admin(ctx: Ctx<'_>, now: Timestamp) -> Result<String, StoreError> {
+    let (token, digest) = tokens::generate();
+    let link = NewLink {
+        id: new_id(now),
+        purpose: LinkPurpose::FirstAdmin,
+        user_id: None,
+        digest,
+        expires_at: now + hours(FIRST_ADMIN_LINK_HOURS),
+    };
+    ctx.store.create_link(link, None, None, now).await?;
+    Ok(ctx.link("setup", &token))
+}
+
+/// An account made at the command line, with a link to set its password
+/// (printed, not mailed). Returns the account and the link's URL.
+pub async fn add_user(ctx: Ctx<'_>, user: NewUser, now: Timestamp) -> Result<(User, String), StoreError> {
+    let (token, digest) = tokens::generate();
+    let id = new_id(now);
+    let event = AuditEvent::new(None, Action::UserCreate, &id);
+    let invitation =
+        Invitation { user, id, link_digest: digest, link_expires: now + hours(SET_PASSWORD_LINK_HOURS), mail: None };
+    let created = ctx.store.invite_user(invitation, event, now).await?;
+    Ok((created, ctx.link("password", &token)))
+}
+
+/// An invitation by `inviter`: the account, its link and the message that
+/// carries the link, in the invitee's language, stored together.
+pub async fn invite(
+    ctx: Ctx<'_>,
+    inviter: &User,
+    user: NewUser,
+    lang: Lang,
+    now: Timestamp,
+) -> Result<User, QueueError> {
+    let (token, digest) = tokens::generate();
+    let kind = MailKind::Invitation {
+        inviter: inviter.name.clone(),
+        link: ctx.link("password", &token),
+        hours: SET_PASSWORD_LINK_HOURS as u32,
+    };
+    let to = Recipient { address: user.email.as_str(), name: &user.name, lang };
+    let mail = mail::prepare(ctx.vault, ctx.site_name, to, &kind, now)?;
+    let id = new_id(now);
+    let event = AuditEvent::new(Some(&inviter.id), Action::UserInvite, &id);
+    let invitation = Invitation {
+        user,
+        id,
+        link_digest: digest,
+        link_expires: now + hours(SET_PASSWORD_LINK_HOURS),
+        mail: Some(mail),
+    };
+    Ok(ctx.store.invite_user(invitation, event, now).await?)
+}
+
+/// A reset link for `user`, the message that carries it and the entry that
+/// records the request, stored together.
+pub async fn request_password_reset(ctx: Ctx<'_>, user: &User, now: Timestamp) -> Result<(), QueueError> {
+    let (token, digest) = tokens::generate();
+    let kind = MailKind::PasswordReset { link: ctx.link("password", &token), hours: RESET_LINK_HOURS as u32 };
+    let lang = Lang::from_tag(&user.locale).unwrap_or(Lang::En);
+    let to = Recipient { address: &user.email, name: &user.name, lang };
+    let mail = mail::prepare(ctx.vault, ctx.site_name, to, &kind, now)?;
+    let link = NewLink {
+        id: new_id(now),
+        purpose: LinkPurpose::SetPassword,
+        user_id: Some(user.id.clone()),
+        digest,
+        expires_at: now + hours(RESET_LINK_HOURS),
+    };
+    let event = AuditEvent::new(None, Action::UserPasswordResetRequested, &user.id);
+    ctx.store.create_link(link, Some(mail), Some(event), now).await?;
+    Ok(())
+}
+
+/// Mints an API token for `owner` (audited with `actor`, `None` for the
+/// command line). Returns its record and the token, which is shown once:
+/// only its digest is stored.
+pub async fn mint_api_token(
+    store: &Store,
+    owner: &Id,
+    label: &str,
+    scope: TokenScope,
+    actor: Option<&Id>,
+    now: Timestamp,
+) -> Result<(ApiToken, String), StoreError> {
+    let (secret, _) = tokens::generate();
+    let token = format!("kl_{secret}");
+    let id = new_id(now);
+    let event = AuditEvent::new(actor, Action::ApiTokenCreate, &id);
+    let new =
+        NewApiToken { id, user_id: owner.clone(), label: label.to_owned(), scope, digest: TokenDigest::of(&token) };
+    let created = store.create_api_token(new, event, now).await?;
+    Ok((created, token))
+}
