@@ -212,6 +212,11 @@ fn usable(tx: &mut Tx<'_>, digest: &TokenDigest, now: Timestamp) -> Result<Optio
     tx.query_opt(&USABLE_LINK, args![digest, now], LinkToken::from_row)
 }
 
+/// The usable link with this digest and purpose; `NotFound` otherwise.
+fn usable_for(tx: &mut Tx<'_>, digest: &TokenDigest, purpose: LinkPurpose, now: Timestamp) -> Result<LinkToken> {
+    usable(tx, digest, now)?.filter(|l| l.purpose == purpose).ok_or(StoreError::NotFound)
+}
+
 /// Marks a usable link used; `NotFound` if another use got there first.
 fn spend(tx: &mut Tx<'_>, link: &LinkToken, now: Timestamp) -> Result<()> {
     one(tx.execute(&USE_LINK, args![now, &link.id])?)
@@ -301,11 +306,8 @@ impl Store {
         let (digest, key) = (digest.clone(), self.audit_key()?);
         self.db
             .write(move |tx| {
-                let link = usable(tx, &digest, now)?.ok_or(StoreError::NotFound)?;
-                let user_id = match (link.purpose, &link.user_id) {
-                    (LinkPurpose::SetPassword, Some(u)) => u.clone(),
-                    _ => return Err(StoreError::NotFound),
-                };
+                let link = usable_for(tx, &digest, LinkPurpose::SetPassword, now)?;
+                let user_id = link.user_id.clone().ok_or(StoreError::NotFound)?;
                 spend(tx, &link, now)?;
                 one(tx.execute(&SET_PASSWORD, args![&password, now, &user_id])?)?;
                 tx.execute(&RETIRE_USER_LINKS, args![now, &user_id])?;
@@ -332,10 +334,7 @@ impl Store {
             .write(move |tx| {
                 // Serialises first-admin creation across nodes.
                 tx.lock(Lock::FirstAdmin)?;
-                let link = usable(tx, &digest, now)?.ok_or(StoreError::NotFound)?;
-                if link.purpose != LinkPurpose::FirstAdmin {
-                    return Err(StoreError::NotFound);
-                }
+                let link = usable_for(tx, &digest, LinkPurpose::FirstAdmin, now)?;
                 let admins: u64 = tx.query_one(&COUNT_ACTIVE_ADMINS, args![], |r| r.get(0))?;
                 if admins > 0 {
                     return Err(StoreError::Conflict(Constraint::AdminExists));

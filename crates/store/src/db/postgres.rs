@@ -81,17 +81,7 @@ impl PgDb {
         let rt = Handle::current();
         tokio::task::spawn_blocking(move || {
             let tx = rt.block_on(client.transaction()).map_err(error)?;
-            let out = f(&mut Tx { conn: Conn::Postgres(PgConn::Tx { tx: &tx, rt: &rt }) });
-            match out {
-                Ok(v) => {
-                    rt.block_on(tx.commit()).map_err(error)?;
-                    Ok(v)
-                }
-                Err(e) => {
-                    let _ = rt.block_on(tx.rollback());
-                    Err(e)
-                }
-            }
+            in_transaction(&rt, tx, f)
         })
         .await
         .map_err(join_error)?
@@ -115,9 +105,7 @@ impl PgDb {
                             .start(),
                     )
                     .map_err(error)?;
-                let out = f(&mut Tx { conn: Conn::Postgres(PgConn::Tx { tx: &tx, rt: &rt }) });
-                rt.block_on(tx.commit()).map_err(error)?;
-                out
+                in_transaction(&rt, tx, f)
             } else {
                 let client: &ClientWrapper = &client;
                 f(&mut Tx { conn: Conn::Postgres(PgConn::Client { client, rt: &rt }) })
@@ -125,6 +113,24 @@ impl PgDb {
         })
         .await
         .map_err(join_error)?
+    }
+}
+
+/// Runs `f` inside `tx`: commits what it did, or rolls it all back on its error.
+fn in_transaction<T>(
+    rt: &Handle,
+    tx: deadpool_postgres::Transaction<'_>,
+    f: impl FnOnce(&mut Tx<'_>) -> Result<T>,
+) -> Result<T> {
+    match f(&mut Tx { conn: Conn::Postgres(PgConn::Tx { tx: &tx, rt }) }) {
+        Ok(v) => {
+            rt.block_on(tx.commit()).map_err(error)?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = rt.block_on(tx.rollback());
+            Err(e)
+        }
     }
 }
 
