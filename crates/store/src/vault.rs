@@ -16,6 +16,16 @@ use crate::{Store, StoreError, StoredDataKey, random_bytes};
 /// bound to its table, column and row). Only [`Vault::seal`] makes one from
 /// plaintext, so a store method that takes `Sealed` cannot be handed
 /// plaintext by mistake: the compiler checks "stores never see plaintext".
+///
+/// Outside this crate there is no other way to make one:
+///
+/// ```compile_fail
+/// let phone = kiteline_store::Sealed(b"+15105550100".to_vec());
+/// ```
+///
+/// ```compile_fail
+/// let phone = kiteline_store::Sealed::stored(b"+15105550100".to_vec());
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Sealed(Vec<u8>);
 

@@ -10,6 +10,10 @@ use kiteline_store::{
 
 use super::{audited_store, d, link, new_user, seal, store, t, unseal};
 
+fn mail() -> kiteline_store::NewMail {
+    kiteline_store::NewMail { id: new_id(t(0)), sealed: seal(b"message"), job_id: new_id(t(0)) }
+}
+
 story!(
     users_are_unique_by_email,
     set_password_link_is_single_use_and_expires,
@@ -17,6 +21,8 @@ story!(
     two_uses_of_one_first_admin_link_at_once_make_one_admin,
     newer_first_admin_link_replaces_older,
     invitations_profiles_roles_and_disabling,
+    an_invitation_and_its_message_are_stored_together_or_not_at_all,
+    a_reset_link_its_message_and_its_entry_are_stored_together_or_not_at_all,
 );
 
 fn hash(s: &str) -> PasswordHash {
@@ -222,4 +228,47 @@ async fn invitations_profiles_roles_and_disabling(db: &TestDb) {
         actions,
         ["user.enable", "user.disable", "user.role_change", "user.profile_update", "user.invite", "chapter.create"]
     );
+}
+
+/// The invitation's message used to go out in a transaction of its own; now
+/// the account, its link and its message are one.
+async fn an_invitation_and_its_message_are_stored_together_or_not_at_all(db: &TestDb) {
+    let s = audited_store(db);
+    let invitation = |email: &str, token: &str| Invitation {
+        user: new_user(email, Role::Volunteer),
+        id: new_id(t(1)),
+        link_digest: d(token),
+        link_expires: t(100),
+        mail: Some(mail()),
+    };
+    let ev = || AuditEvent::new(None, Action::UserInvite, "x");
+    s.invite_user(invitation("vol@example.org", "i1"), ev(), t(1)).await.unwrap();
+    assert_eq!(s.job_counts().await.unwrap()[0], 1, "its message is queued");
+    // A second invitation to the same address fails whole: no message.
+    assert!(s.invite_user(invitation("vol@example.org", "i2"), ev(), t(2)).await.is_err());
+    // One whose message cannot be stored (its job id is taken) leaves no account.
+    let mut clash = invitation("other@example.org", "i3");
+    let first_job = s.claim_job("w", t(3), t(60)).await.unwrap().unwrap().id;
+    clash.mail.as_mut().unwrap().job_id = first_job;
+    assert!(s.invite_user(clash, ev(), t(3)).await.is_err());
+    assert_eq!(s.user_by_email(&EmailAddress::parse("other@example.org").unwrap()).await.unwrap(), None);
+    assert_eq!(s.usable_link(&d("i3"), t(4)).await.unwrap(), None);
+    assert_eq!(s.job_counts().await.unwrap(), [0, 1, 0, 0]);
+    assert_eq!(s.audit_chain().await.unwrap().1.len(), 1);
+}
+
+async fn a_reset_link_its_message_and_its_entry_are_stored_together_or_not_at_all(db: &TestDb) {
+    let s = audited_store(db);
+    let u = s.create_user(new_user("ana@example.org", Role::Volunteer), new_id(t(0)), t(0)).await.unwrap();
+    let ev = || Some(AuditEvent::new(None, Action::UserPasswordResetRequested, &u.id));
+    let reset = |token: &str| link(LinkPurpose::SetPassword, Some(&u.id), token, t(100));
+    s.create_link(reset("r1"), Some(mail()), ev(), t(1)).await.unwrap();
+    assert!(s.usable_link(&d("r1"), t(2)).await.unwrap().is_some());
+    assert_eq!(s.job_counts().await.unwrap()[0], 1);
+    assert_eq!(s.audit_chain().await.unwrap().1.len(), 1);
+    // The same digest again fails: neither a second message nor an entry.
+    let dup = s.create_link(reset("r1"), Some(mail()), ev(), t(2)).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(Constraint::LinkDigest))), "{dup:?}");
+    assert_eq!(s.job_counts().await.unwrap()[0], 1);
+    assert_eq!(s.audit_chain().await.unwrap().1.len(), 1);
 }

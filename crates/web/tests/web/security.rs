@@ -201,3 +201,19 @@ async fn health_and_readiness_report_without_secrets() {
         assert!(css.headers.get(header::CACHE_CONTROL).unwrap().to_str().unwrap().starts_with("public"));
     }
 }
+
+/// A store's `NotFound` becomes a 404 in one place, whatever the handler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acting_on_an_account_that_does_not_exist_is_404() {
+    let db = kiteline_store::testing::sqlite().await;
+    let app = app_on(&db, "http://127.0.0.1:8080").await;
+    let admin = user(&app, "admin@example.org", Role::Admin, true).await;
+    let mut b = signed_in(&app, &admin).await;
+    let nobody = new_id(Timestamp::now()).to_string();
+    for action in ["disable", "enable"] {
+        let r = b.post(&app, &format!("/admin/users/{nobody}/{action}"), &[]).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{action}");
+    }
+    let r = b.post(&app, &format!("/account/tokens/{nobody}/revoke"), &[]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
