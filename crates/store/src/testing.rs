@@ -9,7 +9,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::{Engine, SharedStore, SqliteOptions, Store, random_bytes};
+use jiff::{SignedDuration, Timestamp};
+
+use crate::{
+    Engine, Id, LinkPurpose, NewLink, NewSession, SharedStore, SqliteOptions, Store, TokenDigest, new_id, random_bytes,
+};
 
 pub const DEFAULT_TEST_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
@@ -160,4 +164,34 @@ pub async fn each_engine() -> Vec<TestDb> {
     let mut dbs = vec![sqlite().await];
     dbs.extend(postgres().await);
     dbs
+}
+
+/// A session of `user` stored under the digest of `token`.
+pub fn session(
+    token: &str,
+    user: &Id,
+    idle_seconds: i64,
+    expires_at: Timestamp,
+    second_factor_at: Option<Timestamp>,
+) -> NewSession {
+    NewSession {
+        digest: TokenDigest::of(token),
+        user_id: user.clone(),
+        idle_seconds,
+        expires_at,
+        second_factor_at,
+        replaces: None,
+    }
+}
+
+/// A set-password link for `user` under the digest of `token`, usable for
+/// an hour from `now`.
+pub fn password_link(token: &str, user: &Id, now: Timestamp) -> NewLink {
+    NewLink {
+        id: new_id(now),
+        purpose: LinkPurpose::SetPassword,
+        user_id: Some(user.clone()),
+        digest: TokenDigest::of(token),
+        expires_at: now + SignedDuration::from_hours(1),
+    }
 }

@@ -1,6 +1,6 @@
 //! What is acknowledged survives: kill -9 mid-writes, and maintenance.
 
-use kiteline_store::{Action, NewSession, TokenDigest};
+use kiteline_store::{Action, TokenDigest};
 
 use super::*;
 
@@ -92,14 +92,7 @@ fn maintenance_applies_audit_retention_and_purges_expired_sessions() {
                 .await
                 .unwrap();
             let login = kiteline_store::AuditEvent::new(Some(&u.id), Action::SessionLogin, &u.id);
-            let session = |token: &str, idle_seconds| NewSession {
-                digest: TokenDigest::of(token),
-                user_id: u.id.clone(),
-                idle_seconds,
-                expires_at: now + day,
-                second_factor_at: None,
-                replaces: None,
-            };
+            let session = |token: &str, idle| kiteline_store::testing::session(token, &u.id, idle, now + day, None);
             db.store.create_session(session("old", 60), login.clone(), now - day).await.unwrap();
             db.store.create_session(session("live", 3600), login, now).await.unwrap();
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use kiteline_store::testing::{TempDir, TestDb};
-use kiteline_store::{EmailAddress, Engine, LinkPurpose, NewLink, NewUser, Role, SharedStore, new_id};
+use kiteline_store::{EmailAddress, Engine, NewUser, Role, SharedStore, new_id};
 
 mod browser;
 mod commands;
@@ -247,14 +247,8 @@ fn seed_users(store: &SharedStore, n: usize) -> Vec<(kiteline_store::Id, String)
                 chapter_id: None,
             };
             let user = store.create_user(user, new_id(now), now).await.unwrap();
-            let (token, digest) = kiteline_web::tokens::generate();
-            let link = NewLink {
-                id: new_id(now),
-                purpose: LinkPurpose::SetPassword,
-                user_id: Some(user.id.clone()),
-                digest,
-                expires_at: now + SignedDuration::from_hours(1),
-            };
+            let (token, _) = kiteline_web::tokens::generate();
+            let link = kiteline_store::testing::password_link(&token, &user.id, now);
             store.create_link(link, None, None, now).await.unwrap();
             out.push((user.id, token));
         }

@@ -68,14 +68,7 @@ fn link(purpose: LinkPurpose, user: Option<&Id>, token: &str, expires_at: Timest
 }
 
 fn session(token: &str, user: &Id, idle_seconds: i64, expires_at: Timestamp) -> NewSession {
-    NewSession {
-        digest: d(token),
-        user_id: user.clone(),
-        idle_seconds,
-        expires_at,
-        second_factor_at: None,
-        replaces: None,
-    }
+    testing::session(token, user, idle_seconds, expires_at, None)
 }
 
 fn store(db: &TestDb) -> SharedStore {

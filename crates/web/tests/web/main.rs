@@ -15,11 +15,10 @@ use jiff::{SignedDuration, Timestamp};
 use kiteline_core::TokenDigest;
 use kiteline_core::crypto::{FieldContext, KekRing, SecretKey};
 use kiteline_core::totp;
-use kiteline_store::testing::TestDb;
+use kiteline_store::testing::{self, TestDb};
 use kiteline_store::vault::Vault;
 use kiteline_store::{
-    Action, AuditEvent, AuditFilter, EmailAddress, Enrolment, LinkPurpose, NewLink, NewSession, NewUser, Role,
-    TokenScope, User, new_id,
+    Action, AuditEvent, AuditFilter, EmailAddress, Enrolment, NewUser, Role, TokenScope, User, new_id,
 };
 use kiteline_web::security::RateLimits;
 use kiteline_web::{AppState, WebConfig, router, routes, tokens};
@@ -177,15 +176,8 @@ async fn user(app: &App, email: &str, role: Role, with_totp: bool) -> User {
         )
         .await
         .unwrap();
-    let (token, digest) = tokens::generate();
-    let link = NewLink {
-        id: new_id(now),
-        purpose: LinkPurpose::SetPassword,
-        user_id: Some(u.id.clone()),
-        digest,
-        expires_at: now + SignedDuration::from_hours(1),
-    };
-    s.create_link(link, None, None, now).await.unwrap();
+    let (token, _) = tokens::generate();
+    s.create_link(testing::password_link(&token, &u.id, now), None, None, now).await.unwrap();
     let hash = kiteline_web::password::hash(PASSWORD.into()).await.unwrap();
     s.use_set_password_link(&TokenDigest::of(&token), hash, now).await.unwrap();
     if with_totp {
@@ -204,14 +196,7 @@ async fn signed_in(app: &App, u: &User) -> Browser {
     let id = kiteline_web::security::new_session_id();
     let now = Timestamp::now();
     let ev = AuditEvent::new(Some(&u.id), Action::SessionLogin, &u.id);
-    let session = NewSession {
-        digest: TokenDigest::of(&id),
-        user_id: u.id.clone(),
-        idle_seconds: 1800,
-        expires_at: now + SignedDuration::from_hours(12),
-        second_factor_at: Some(now),
-        replaces: None,
-    };
+    let session = testing::session(&id, &u.id, 1800, now + SignedDuration::from_hours(12), Some(now));
     app.state.store.create_session(session, ev, now).await.unwrap();
     let name = kiteline_web::security::session_cookie_name(app.state.config.is_https());
     b.cookies.insert(name.into(), id);

@@ -144,14 +144,7 @@ async fn idle_and_absolute_timeouts_end_sessions() {
     ] {
         let id = kiteline_web::security::new_session_id();
         let ev = AuditEvent::new(Some(&vol.id), Action::SessionLogin, &vol.id);
-        let session = NewSession {
-            digest: TokenDigest::of(&id),
-            user_id: vol.id.clone(),
-            idle_seconds: idle,
-            expires_at: expires,
-            second_factor_at: Some(created),
-            replaces: None,
-        };
+        let session = testing::session(&id, &vol.id, idle, expires, Some(created));
         app.state.store.create_session(session, ev, created).await.unwrap();
         let mut b = Browser::new();
         b.cookies.insert("kiteline_session".into(), id.clone());
