@@ -62,6 +62,40 @@ fn sender_domain(from: &str) -> &str {
     from.rsplit('@').next().map(|d| d.trim_end_matches('>')).filter(|d| !d.is_empty()).unwrap_or("kiteline.invalid")
 }
 
+/// What an SMTP failure may say in logs and in `jobs.last_error`: the reply
+/// code and the enhanced status code (`SMTP 550 5.1.1`), or the kind of
+/// failure. Never the server's text, which quotes the recipient's address
+/// (`5.1.1 <someone@…>: Recipient address rejected`).
+fn summary(e: &lettre::transport::smtp::Error) -> String {
+    if let Some(code) = e.status() {
+        let text = e.to_string();
+        return match enhanced_status(&text) {
+            Some(enhanced) => format!("SMTP {code} {enhanced}"),
+            None => format!("SMTP {code}"),
+        };
+    }
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_tls() {
+        "TLS failed"
+    } else if e.is_client() {
+        "the client could not send the message"
+    } else {
+        "the connection failed"
+    };
+    format!("SMTP: {kind}")
+}
+
+/// The first `class.subject.detail` code (RFC 3463) in a reply, if any.
+fn enhanced_status(reply: &str) -> Option<&str> {
+    reply.split(|c: char| c.is_whitespace() || c == ':' || c == ',').find(|w| {
+        let parts: Vec<&str> = w.split('.').collect();
+        parts.len() == 3
+            && matches!(parts[0], "2" | "4" | "5")
+            && parts[1..].iter().all(|p| (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
 /// SMTP delivery. The URL follows lettre's form:
 /// `smtp://user:pass@host:587?tls=required` (STARTTLS), `smtps://…:465` (TLS),
 /// or `smtp://host:25` (plain, for a relay on the same host).
@@ -86,10 +120,8 @@ impl MailTransport for SmtpTransport {
         let message = build(mail, sender_domain(mail.from))?;
         match self.transport.send(message).await {
             Ok(response) => Ok(format!("SMTP {}", response.code())),
-            Err(e) if e.is_permanent() => {
-                Err(DeliveryError::Permanent(format!("SMTP server refused the message: {e}")))
-            }
-            Err(e) => Err(DeliveryError::Transient(format!("SMTP: {e}"))),
+            Err(e) if e.is_permanent() => Err(DeliveryError::Permanent(summary(&e))),
+            Err(e) => Err(DeliveryError::Transient(summary(&e))),
         }
     }
 
@@ -184,6 +216,14 @@ mod tests {
         assert_eq!(redact_url("postgres://k:p%40ss@db/kiteline"), "postgres://k:***@db/kiteline");
         assert_eq!(redact_url("smtp://relay:25"), "smtp://relay:25");
         assert_eq!(redact_url("postgres://user@db"), "postgres://user@db");
+    }
+
+    #[test]
+    fn only_reply_codes_are_kept_from_a_refusal() {
+        let reply = "permanent error (550): 5.1.1 <secret.person@example.org>: Recipient address rejected";
+        assert_eq!(enhanced_status(reply), Some("5.1.1"));
+        assert_eq!(enhanced_status("transient error (451): try again later"), None);
+        assert_eq!(enhanced_status("4.7.0 greylisted, see 1.2.3.4"), Some("4.7.0"));
     }
 
     #[test]

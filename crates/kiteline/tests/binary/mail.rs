@@ -73,8 +73,14 @@ fn smtp_refusals_are_retried_or_given_up_as_the_code_says() {
         assert_eq!(worker.run_until_idle().await.unwrap(), 1);
         assert_eq!(db.store.job_counts().await.unwrap(), [1, 0, 0, 0], "451 is retried later");
         assert!(db.store.queued_mail(&first).await.unwrap().is_some());
-        // Make the retry due now rather than in ten seconds.
+        // The server's reply quoted the address; only its codes are kept.
         let conn = rusqlite::Connection::open(&db.location).unwrap();
+        let last_error = |conn: &rusqlite::Connection| -> Vec<String> {
+            let mut st = conn.prepare("SELECT last_error FROM jobs WHERE last_error IS NOT NULL").unwrap();
+            st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+        };
+        assert_eq!(last_error(&conn), ["SMTP 451 4.7.0"]);
+        // Make the retry due now rather than in ten seconds.
         conn.execute("UPDATE jobs SET run_at = 0", []).unwrap();
         assert_eq!(worker.run_until_idle().await.unwrap(), 1);
         assert_eq!(db.store.job_counts().await.unwrap(), [0, 0, 1, 0]);
@@ -84,6 +90,9 @@ fn smtp_refusals_are_retried_or_given_up_as_the_code_says() {
         let second = kiteline_web::mail::queue(&db.store, &vault, "K", to, &kind, Timestamp::now()).await.unwrap();
         assert_eq!(worker.run_until_idle().await.unwrap(), 1);
         assert_eq!(db.store.job_counts().await.unwrap(), [0, 0, 1, 1], "550 is final");
+        let errors = last_error(&conn);
+        assert!(errors.contains(&"SMTP 550 5.1.1".to_owned()), "{errors:?}");
+        assert!(errors.iter().all(|e| !e.contains('@')), "no address is kept: {errors:?}");
         assert_eq!(db.store.queued_mail(&second).await.unwrap(), None);
         assert_eq!(sink.wait_for(1, Duration::from_secs(5)).len(), 1, "only the accepted message counts");
         let _ = Engine::Sqlite;

@@ -100,7 +100,10 @@ fn session(
                 received.lock().unwrap().push(std::mem::take(&mut msg));
                 out.write_all(b"250 queued\r\n")?;
             } else {
-                out.write_all(format!("{code} scripted refusal\r\n").as_bytes())?;
+                // Like real servers, the refusal quotes the recipient.
+                let rcpt = msg.rcpt.first().cloned().unwrap_or_default();
+                let enhanced = if code >= 500 { "5.1.1" } else { "4.7.0" };
+                out.write_all(format!("{code} {enhanced} {rcpt}: Recipient address rejected\r\n").as_bytes())?;
             }
         } else if upper.starts_with("QUIT") {
             out.write_all(b"221 bye\r\n")?;
