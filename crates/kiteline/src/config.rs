@@ -88,6 +88,72 @@ pub const SETTINGS: &[Setting] = &[
         help: "on SIGTERM, how long in-flight requests and the current job may take",
     },
     Setting {
+        env: "KITELINE_RATE_LIMITS",
+        default: "on",
+        secret: false,
+        help: "off disables every rate limit: for load tests only, with a loud warning at start",
+    },
+    Setting {
+        env: "KITELINE_CLIENT_IP_HEADER",
+        default: "",
+        secret: false,
+        help: "behind a reverse proxy, the header carrying the client address (X-Forwarded-For)",
+    },
+    Setting {
+        env: "KITELINE_TRUSTED_PROXIES",
+        default: "1",
+        secret: false,
+        help: "how many proxies in front of Kiteline each append to that header (1-10)",
+    },
+    Setting {
+        env: "KITELINE_AUDIT_RETENTION_DAYS",
+        default: "180",
+        secret: false,
+        help: "audit-log entries older than this are deleted hourly; the rest stays verifiable",
+    },
+    Setting {
+        env: "KITELINE_ALLOW_READABLE_KEY_FILE",
+        default: "off",
+        secret: false,
+        help: "on starts even if other users can read the key file (with a warning)",
+    },
+    Setting {
+        env: "KITELINE_CHAPTER_COORDINATORS_SEE_AT_LARGE",
+        default: "off",
+        secret: false,
+        help: "on lets coordinators of a chapter also see and manage at-large volunteers",
+    },
+    Setting {
+        env: "KITELINE_HEADER_TIMEOUT_SECONDS",
+        default: "10",
+        secret: false,
+        help: "a connection that has not sent its request headers by then is closed (1-300)",
+    },
+    Setting {
+        env: "KITELINE_BODY_TIMEOUT_SECONDS",
+        default: "30",
+        secret: false,
+        help: "a request whose body has not arrived by then gets 408 (1-3600)",
+    },
+    Setting {
+        env: "KITELINE_REQUEST_TIMEOUT_SECONDS",
+        default: "60",
+        secret: false,
+        help: "a request not answered by then gets 503 (1-3600)",
+    },
+    Setting {
+        env: "KITELINE_MAX_HEADER_BYTES",
+        default: "16384",
+        secret: false,
+        help: "largest request head (request line and headers) read (8192-1048576)",
+    },
+    Setting {
+        env: "KITELINE_MAX_CONNECTIONS",
+        default: "auto",
+        secret: false,
+        help: "most open connections; auto is three quarters of the open-file limit, at most 10000",
+    },
+    Setting {
         env: "KITELINE_LOG",
         default: "info",
         secret: false,
@@ -133,7 +199,16 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
     pub rate_limits: bool,
     pub client_ip_header: Option<String>,
+    pub trusted_proxies: usize,
     pub audit_retention_days: u64,
+    pub allow_readable_key_file: bool,
+    pub chapter_coordinators_see_at_large: bool,
+    pub header_timeout_seconds: u64,
+    pub body_timeout_seconds: u64,
+    pub request_timeout_seconds: u64,
+    pub max_header_bytes: usize,
+    /// `None`: derived from the open-file limit at start (`auto`).
+    pub max_connections: Option<usize>,
     pub log: String,
     pub log_format: LogFormat,
     /// Where each setting's value came from, by env name.
@@ -306,6 +381,8 @@ pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Config, Con
     {
         return Err(err("KITELINE_CLIENT_IP_HEADER", format!("{h:?} is not a header name, like X-Forwarded-For")));
     }
+    let trusted_proxies =
+        parse_number("KITELINE_TRUSTED_PROXIES", get("KITELINE_TRUSTED_PROXIES", &mut sources), 1, 1, 10)? as usize;
     let audit_retention_days = parse_number(
         "KITELINE_AUDIT_RETENTION_DAYS",
         get("KITELINE_AUDIT_RETENTION_DAYS", &mut sources),
@@ -313,6 +390,32 @@ pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Config, Con
         1,
         36500,
     )?;
+    let allow_readable_key_file = parse_bool(
+        "KITELINE_ALLOW_READABLE_KEY_FILE",
+        get("KITELINE_ALLOW_READABLE_KEY_FILE", &mut sources),
+        false,
+    )?;
+    let chapter_coordinators_see_at_large = parse_bool(
+        "KITELINE_CHAPTER_COORDINATORS_SEE_AT_LARGE",
+        get("KITELINE_CHAPTER_COORDINATORS_SEE_AT_LARGE", &mut sources),
+        false,
+    )?;
+    let mut seconds = |name: &'static str, default: u64, max: u64| parse_number(name, get(name, &mut sources), default, 1, max);
+    let header_timeout_seconds = seconds("KITELINE_HEADER_TIMEOUT_SECONDS", 10, 300)?;
+    let body_timeout_seconds = seconds("KITELINE_BODY_TIMEOUT_SECONDS", 30, 3600)?;
+    let request_timeout_seconds = seconds("KITELINE_REQUEST_TIMEOUT_SECONDS", 60, 3600)?;
+    let max_header_bytes = parse_number(
+        "KITELINE_MAX_HEADER_BYTES",
+        get("KITELINE_MAX_HEADER_BYTES", &mut sources),
+        16384,
+        8192,
+        1 << 20,
+    )? as usize;
+    let max_connections = match get("KITELINE_MAX_CONNECTIONS", &mut sources) {
+        None => None,
+        Some(v) if v.trim().eq_ignore_ascii_case("auto") => None,
+        raw => Some(parse_number("KITELINE_MAX_CONNECTIONS", raw, 0, 1, 100_000)? as usize),
+    };
 
     let log = get("KITELINE_LOG", &mut sources).unwrap_or_else(|| "info".into());
     if !valid_log_filter(&log) {
@@ -352,7 +455,15 @@ pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Config, Con
         shutdown_grace_seconds,
         rate_limits,
         client_ip_header,
+        trusted_proxies,
         audit_retention_days,
+        allow_readable_key_file,
+        chapter_coordinators_see_at_large,
+        header_timeout_seconds,
+        body_timeout_seconds,
+        request_timeout_seconds,
+        max_header_bytes,
+        max_connections,
         log,
         log_format,
         sources,
@@ -389,7 +500,25 @@ fn parse_number(setting: &str, raw: Option<String>, default: u64, min: u64, max:
     }
 }
 
+fn on_off(b: bool) -> String {
+    if b { "on" } else { "off" }.into()
+}
+
+/// The soft limit on open files of this process (Linux: `/proc/self/limits`).
+fn open_file_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
 impl Config {
+    /// The most connections served at once: the setting, or three quarters
+    /// of the open-file limit (the rest is for the database, the log and
+    /// the key file), at most 10,000.
+    pub fn connection_cap(&self) -> usize {
+        self.max_connections.unwrap_or_else(|| open_file_limit().map_or(768, |l| (l / 4 * 3).clamp(8, 10_000)))
+    }
+
     pub fn is_sqlite(&self) -> bool {
         kiteline_store::sqlite_path(&self.database_url).is_some()
     }
@@ -408,13 +537,23 @@ impl Config {
                 "KITELINE_SITE_NAME" => self.site_name.clone(),
                 "KITELINE_SMTP_URL" => self.smtp_url.as_deref().map_or("(unset: .eml files)".into(), redact),
                 "KITELINE_MAIL_FROM" => self.mail_from.clone(),
-                "KITELINE_WORKER" => if self.worker { "on" } else { "off" }.into(),
+                "KITELINE_WORKER" => on_off(self.worker),
                 "KITELINE_SHUTDOWN_GRACE_SECONDS" => self.shutdown_grace_seconds.to_string(),
-                "KITELINE_RATE_LIMITS" => if self.rate_limits { "on" } else { "off" }.into(),
+                "KITELINE_RATE_LIMITS" => on_off(self.rate_limits),
                 "KITELINE_CLIENT_IP_HEADER" => {
                     self.client_ip_header.clone().unwrap_or_else(|| "(unset: socket address)".into())
                 }
+                "KITELINE_TRUSTED_PROXIES" => self.trusted_proxies.to_string(),
                 "KITELINE_AUDIT_RETENTION_DAYS" => self.audit_retention_days.to_string(),
+                "KITELINE_ALLOW_READABLE_KEY_FILE" => on_off(self.allow_readable_key_file),
+                "KITELINE_CHAPTER_COORDINATORS_SEE_AT_LARGE" => on_off(self.chapter_coordinators_see_at_large),
+                "KITELINE_HEADER_TIMEOUT_SECONDS" => self.header_timeout_seconds.to_string(),
+                "KITELINE_BODY_TIMEOUT_SECONDS" => self.body_timeout_seconds.to_string(),
+                "KITELINE_REQUEST_TIMEOUT_SECONDS" => self.request_timeout_seconds.to_string(),
+                "KITELINE_MAX_HEADER_BYTES" => self.max_header_bytes.to_string(),
+                "KITELINE_MAX_CONNECTIONS" => {
+                    self.max_connections.map_or_else(|| format!("auto ({})", self.connection_cap()), |n| n.to_string())
+                }
                 "KITELINE_LOG" => self.log.clone(),
                 "KITELINE_LOG_FORMAT" => if self.log_format == LogFormat::Json { "json" } else { "text" }.into(),
                 _ => String::new(),
@@ -462,6 +601,14 @@ mod tests {
             ("KITELINE_RATE_LIMITS", "sometimes"),
             ("KITELINE_CLIENT_IP_HEADER", "X Forwarded"),
             ("KITELINE_AUDIT_RETENTION_DAYS", "0"),
+            ("KITELINE_TRUSTED_PROXIES", "0"),
+            ("KITELINE_ALLOW_READABLE_KEY_FILE", "perhaps"),
+            ("KITELINE_CHAPTER_COORDINATORS_SEE_AT_LARGE", "2"),
+            ("KITELINE_HEADER_TIMEOUT_SECONDS", "0"),
+            ("KITELINE_BODY_TIMEOUT_SECONDS", "x"),
+            ("KITELINE_REQUEST_TIMEOUT_SECONDS", "99999"),
+            ("KITELINE_MAX_HEADER_BYTES", "100"),
+            ("KITELINE_MAX_CONNECTIONS", "none"),
         ];
         for (k, v) in cases {
             let e = load(None, &env(&[(k, v)])).unwrap_err();
@@ -532,6 +679,40 @@ mod tests {
             let default = if s.default.is_empty() { "(unset)".to_owned() } else { format!("`{}`", s.default) };
             let row = format!("| `{}` | {default} |", s.env);
             assert!(readme.contains(&row), "README lacks the row {row}");
+        }
+    }
+
+    /// Every setting is known everywhere: environment (no typo warning),
+    /// the TOML file (accepted), and `config check` (shown with a value).
+    #[test]
+    fn every_setting_works_from_the_environment_the_file_and_config_check() {
+        let dir = kiteline_store::testing::TempDir::new("kl-config");
+        let file = dir.path().join("kiteline.toml");
+        let value = |s: &Setting| match s.env {
+            "KITELINE_LISTEN" => "127.0.0.1:9999".to_owned(),
+            "KITELINE_DATABASE_URL" => "sqlite://x.db".to_owned(),
+            "KITELINE_PUBLIC_URL" => "https://line.example.org".to_owned(),
+            "KITELINE_SMTP_URL" => "smtp://mail.example.org:25".to_owned(),
+            "KITELINE_CLIENT_IP_HEADER" => "x-forwarded-for".to_owned(),
+            _ if s.default.starts_with('<') || s.default.is_empty() => "./somewhere".to_owned(),
+            _ => s.default.to_owned(),
+        };
+        let toml: String = SETTINGS
+            .iter()
+            .map(|s| format!("{} = {:?}\n", s.env.trim_start_matches("KITELINE_").to_ascii_lowercase(), value(s)))
+            .collect();
+        std::fs::write(&file, toml).unwrap();
+        let from_file = load(Some(&file), &[]).unwrap();
+        let vars: Vec<(String, String)> = SETTINGS.iter().map(|s| (s.env.to_owned(), value(s))).collect();
+        let from_env = load(None, &vars).unwrap();
+        assert!(from_env.unknown_env.is_empty(), "{:?}", from_env.unknown_env);
+        for c in [from_file, from_env] {
+            let shown = c.effective();
+            assert_eq!(shown.len(), SETTINGS.len());
+            for (name, value, source) in shown {
+                assert!(!value.is_empty(), "{name} has no value in config check");
+                assert_ne!(source, Source::Default, "{name} was not read");
+            }
         }
     }
 

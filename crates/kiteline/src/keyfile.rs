@@ -44,13 +44,23 @@ pub fn parse(text: &str) -> Result<KeyFile, String> {
             .ok_or_else(|| format!("line {}: expected `name = value`", n + 1))?;
         let bytes = STANDARD.decode(value.trim()).map_err(|_| format!("line {}: the value is not base64", n + 1))?;
         let key = SecretKey::from_slice(&bytes).ok_or_else(|| format!("line {}: a key must be 32 bytes", n + 1))?;
+        // A second line of a name would silently replace the first; changing
+        // the blind key changes the CSRF, audit and reset keys, so refuse.
+        let duplicate = || format!("line {}: {} appears twice; keep exactly one", n + 1, name.trim());
         match name.trim() {
-            "blind" => blind = Some(key),
+            "blind" => {
+                if blind.replace(key).is_some() {
+                    return Err(duplicate());
+                }
+            }
             other => {
                 let version =
                     other.strip_prefix("kek.").and_then(|v| v.parse::<u32>().ok()).filter(|v| *v > 0).ok_or_else(
                         || format!("line {}: unknown key name {other:?} (expected kek.N or blind)", n + 1),
                     )?;
+                if keks.versions().any(|v| v == version) {
+                    return Err(duplicate());
+                }
                 keks.insert(version, key);
             }
         }
@@ -62,11 +72,13 @@ pub fn parse(text: &str) -> Result<KeyFile, String> {
 }
 
 /// Reads the key file, or creates one with fresh keys (mode 0600) if absent.
-/// Returns the keys and whether the file was created now.
-pub fn load_or_create(path: &Path) -> Result<(KeyFile, bool), String> {
+/// Returns the keys and whether the file was created now. A key file that
+/// other users can read is refused, unless `allow_readable` (the setting
+/// `KITELINE_ALLOW_READABLE_KEY_FILE`), when it is only warned about.
+pub fn load_or_create(path: &Path, allow_readable: bool) -> Result<(KeyFile, bool), String> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
-            warn_if_readable_by_others(path);
+            check_private(path, allow_readable)?;
             Ok((parse(&text).map_err(|e| format!("key file {}: {e}", path.display()))?, false))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -97,20 +109,29 @@ fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
-fn warn_if_readable_by_others(path: &Path) {
+fn check_private(path: &Path, allow_readable: bool) -> Result<(), String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        if let Ok(m) = std::fs::metadata(path)
-            && m.permissions().mode() & 0o077 != 0
-        {
+        let mode = std::fs::metadata(path).map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
+        let mode = mode.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            if !allow_readable {
+                return Err(format!(
+                    "key file {} can be read by other users (mode {mode:o}); run `chmod 600 {}`, \
+                     or set KITELINE_ALLOW_READABLE_KEY_FILE=on to start anyway",
+                    path.display(),
+                    path.display()
+                ));
+            }
             tracing::warn!(
                 path = %path.display(),
-                mode = format_args!("{:o}", m.permissions().mode() & 0o777),
-                "the key file is readable by other users; run chmod 600 on it"
+                mode = format_args!("{mode:o}"),
+                "the key file is readable by other users (allowed by KITELINE_ALLOW_READABLE_KEY_FILE); run chmod 600 on it"
             );
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -121,11 +142,11 @@ mod tests {
     fn created_once_private_and_reloaded_identically() {
         let dir = kiteline_store::testing::TempDir::new("kl-keys");
         let path = dir.path().join("kiteline.key");
-        let (a, created) = load_or_create(&path).unwrap();
+        let (a, created) = load_or_create(&path, false).unwrap();
         assert!(created);
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-        let (b, created) = load_or_create(&path).unwrap();
+        let (b, created) = load_or_create(&path, false).unwrap();
         assert!(!created);
         assert_eq!(a.blind.expose(), b.blind.expose());
         assert_eq!(a.keks.current_version(), Some(1));
@@ -141,5 +162,26 @@ mod tests {
         assert!(parse(&format!("kek.0 = {k}\n")).unwrap_err().contains("unknown key name"));
         assert!(parse(&format!("# c\n\nkek.x = {k}\n")).unwrap_err().contains("line 3"));
         assert!(parse(&format!("kek.1 {k}\n")).unwrap_err().contains("name = value"));
+    }
+
+    #[test]
+    fn a_second_line_of_a_name_is_an_error_not_a_replacement() {
+        let (a, b) = (STANDARD.encode([1u8; 32]), STANDARD.encode([2u8; 32]));
+        let twice_blind = parse(&format!("kek.1 = {a}\nblind = {a}\nblind = {b}\n")).unwrap_err();
+        assert!(twice_blind.contains("line 3") && twice_blind.contains("blind appears twice"), "{twice_blind}");
+        let twice_kek = parse(&format!("kek.1 = {a}\nkek.1 = {b}\nblind = {a}\n")).unwrap_err();
+        assert!(twice_kek.contains("line 2") && twice_kek.contains("kek.1 appears twice"), "{twice_kek}");
+    }
+
+    #[test]
+    fn a_key_file_others_can_read_is_refused_unless_allowed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = kiteline_store::testing::TempDir::new("kl-keys");
+        let path = dir.path().join("kiteline.key");
+        load_or_create(&path, false).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = load_or_create(&path, false).err().unwrap();
+        assert!(e.contains("chmod 600") && e.contains("KITELINE_ALLOW_READABLE_KEY_FILE"), "{e}");
+        assert!(load_or_create(&path, true).is_ok());
     }
 }

@@ -55,7 +55,7 @@ pub async fn open(config: &Config) -> Result<App, Fail> {
         create_private_dir(Path::new(path).parent().unwrap_or(Path::new("")))?;
     }
     create_private_dir(config.key_file.parent().unwrap_or(Path::new("")))?;
-    let (keys, created) = keyfile::load_or_create(&config.key_file).map_err(Fail::usage)?;
+    let (keys, created) = keyfile::load_or_create(&config.key_file, config.allow_readable_key_file).map_err(Fail::usage)?;
     if created {
         tracing::warn!(path = %config.key_file.display(), "created a new key file; back it up apart from the database");
     }
