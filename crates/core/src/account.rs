@@ -223,9 +223,27 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 /// Long enough for any passphrase, short enough that hashing cannot be abused.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
+/// The shortest part of an address or name a password may not contain: a
+/// one- or two-letter part (`al@…`) is in too many good passphrases to forbid.
+const MIN_PERSONAL_PART: usize = 3;
+
+/// True when the password holds the account's e-mail address, its local
+/// part, or the account's name (ignoring case and spaces), of any length
+/// from three characters.
+fn contains_personal(password: &str, email: &str, name: &str) -> bool {
+    let squash = |s: &str| -> String { s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_lowercase() };
+    let pw = squash(password);
+    let email = squash(email);
+    let local = email.split('@').next().unwrap_or("").to_owned();
+    [email.clone(), local, squash(name)]
+        .iter()
+        .any(|part| part.chars().count() >= MIN_PERSONAL_PART && pw.contains(part.as_str()))
+}
+
 /// Checks a new password against the policy: 12 characters at least, counted
-/// as Unicode scalar values (so a passphrase in Spanish is not penalised).
-pub fn check_new_password(password: &str, confirm: &str, email: &str) -> Result<(), PasswordProblem> {
+/// as Unicode scalar values (so a passphrase in Spanish is not penalised),
+/// without the account's address or name in it, and not a common password.
+pub fn check_new_password(password: &str, confirm: &str, email: &str, name: &str) -> Result<(), PasswordProblem> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(PasswordProblem::TooShort);
     }
@@ -235,8 +253,7 @@ pub fn check_new_password(password: &str, confirm: &str, email: &str) -> Result<
     if password != confirm {
         return Err(PasswordProblem::Mismatch);
     }
-    let local = email.split('@').next().unwrap_or("").to_lowercase();
-    if local.len() >= 4 && password.to_lowercase().contains(&local) {
+    if contains_personal(password, email, name) {
         return Err(PasswordProblem::ContainsEmail);
     }
     if is_common_password(password) {
@@ -328,19 +345,37 @@ mod tests {
 
     #[test]
     fn password_policy() {
-        assert_eq!(check_new_password("short", "short", "a@b.org"), Err(PasswordProblem::TooShort));
-        assert_eq!(check_new_password("ñandú-ñandú", "ñandú-ñandú", "a@b.org"), Err(PasswordProblem::TooShort));
-        assert_eq!(check_new_password("ñandú-ñandú!", "ñandú-ñandú!", "a@b.org"), Ok(()));
+        assert_eq!(check_new_password("short", "short", "a@b.org", ""), Err(PasswordProblem::TooShort));
+        assert_eq!(check_new_password("ñandú-ñandú", "ñandú-ñandú", "a@b.org", ""), Err(PasswordProblem::TooShort));
+        assert_eq!(check_new_password("ñandú-ñandú!", "ñandú-ñandú!", "a@b.org", ""), Ok(()));
         assert_eq!(
-            check_new_password("correct horse battery", "correct horse batter", "a@b.org"),
+            check_new_password("correct horse battery", "correct horse batter", "a@b.org", ""),
             Err(PasswordProblem::Mismatch)
         );
         assert_eq!(
-            check_new_password("my name is marisol!", "my name is marisol!", "Marisol@b.org"),
+            check_new_password("my name is marisol!", "my name is marisol!", "Marisol@b.org", ""),
             Err(PasswordProblem::ContainsEmail)
         );
+        // Short addresses and the name count too, whatever their length.
+        assert_eq!(
+            check_new_password("vol@example.orgxx12", "vol@example.orgxx12", "vol@example.org", ""),
+            Err(PasswordProblem::ContainsEmail)
+        );
+        assert_eq!(
+            check_new_password("tamales de vol 2024", "tamales de vol 2024", "vol@example.org", ""),
+            Err(PasswordProblem::ContainsEmail)
+        );
+        assert_eq!(
+            check_new_password("AnaRuiz correct horse", "AnaRuiz correct horse", "x@b.org", "Ana Ruiz"),
+            Err(PasswordProblem::ContainsEmail)
+        );
+        assert_eq!(
+            check_new_password("correct horse battery", "correct horse battery", "al@b.org", "Al"),
+            Ok(()),
+            "a two-letter part is too common to forbid"
+        );
         let long = "xy".repeat(MAX_PASSWORD_BYTES);
-        assert_eq!(check_new_password(&long, &long, "a@b.org"), Err(PasswordProblem::TooLong));
+        assert_eq!(check_new_password(&long, &long, "a@b.org", ""), Err(PasswordProblem::TooLong));
     }
 
     #[test]
@@ -358,10 +393,10 @@ mod tests {
             "my kiteline login",
             "iloveyou iloveyou",
         ] {
-            assert_eq!(check_new_password(bad, bad, "x@example.org"), Err(PasswordProblem::Common), "{bad} accepted");
+            assert_eq!(check_new_password(bad, bad, "x@example.org", ""), Err(PasswordProblem::Common), "{bad} accepted");
         }
         for good in ["correct horse battery staple", "tamales en la cocina 7", "ñandú-ñandú!", "Vx7#kq2!Lm9@"] {
-            assert_eq!(check_new_password(good, good, "x@example.org"), Ok(()), "{good} refused");
+            assert_eq!(check_new_password(good, good, "x@example.org", ""), Ok(()), "{good} refused");
         }
     }
 

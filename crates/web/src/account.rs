@@ -197,7 +197,7 @@ pub async fn password_submit(
         let errors = vec![FieldError { field: "current", message: tr.t("error-current-password") }];
         return html(StatusCode::UNPROCESSABLE_ENTITY, PasswordChangePage { c, done: false, errors });
     }
-    let errors = password_errors(tr, &form.password, &form.confirm, &s.user.email);
+    let errors = password_errors(tr, &form.password, &form.confirm, &s.user.email, &s.user.name);
     if !errors.is_empty() {
         return html(StatusCode::UNPROCESSABLE_ENTITY, PasswordChangePage { c, done: false, errors });
     }

@@ -126,8 +126,8 @@ fn link_invalid(c: Chrome) -> Result<Response, AppError> {
     html(StatusCode::NOT_FOUND, MessagePage::from_key(c, "link-invalid"))
 }
 
-pub(crate) fn password_errors(tr: Tr, password: &str, confirm: &str, email: &str) -> Vec<FieldError> {
-    match check_new_password(password, confirm, email) {
+pub(crate) fn password_errors(tr: Tr, password: &str, confirm: &str, email: &str, name: &str) -> Vec<FieldError> {
+    match check_new_password(password, confirm, email, name) {
         Ok(()) => vec![],
         Err(p) => {
             let (field, key) = match p {
@@ -194,7 +194,7 @@ pub async fn setup_submit(
     if email.is_none() {
         errors.push(FieldError { field: "email", message: tr.t("error-email-invalid") });
     }
-    errors.extend(password_errors(tr, &form.password, &form.confirm, form.email.trim()));
+    errors.extend(password_errors(tr, &form.password, &form.confirm, form.email.trim(), &name));
     let action = format!("/setup/{token}");
     let again = |errors: Vec<FieldError>| {
         html(
@@ -289,7 +289,7 @@ pub async fn password_submit(
     limit(&state, LINK_NET, &net)?;
     let tr = c.tr;
     let Some(user) = link_user(&state, &token).await? else { return link_invalid(c) };
-    let errors = password_errors(tr, &form.password, &form.confirm, &user.email);
+    let errors = password_errors(tr, &form.password, &form.confirm, &user.email, &user.name);
     if !errors.is_empty() {
         return html(StatusCode::UNPROCESSABLE_ENTITY, password_page(c, &token, &user.email, errors));
     }
