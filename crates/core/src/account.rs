@@ -207,6 +207,43 @@ impl fmt::Debug for PasswordHash {
     }
 }
 
+/// The security-relevant columns of a user row: who the account is, what
+/// it may do and how it signs in. A MAC over them, under a key from the key
+/// file, makes a row edited by hand in the database stop working.
+#[derive(Clone, Copy, Debug)]
+pub struct UserRowFields<'a> {
+    pub id: &'a str,
+    pub email: &'a str,
+    pub role: Role,
+    pub password_hash: Option<&'a str>,
+    pub totp_secret: Option<&'a [u8]>,
+    pub disabled_at_micros: Option<i64>,
+    pub chapter_id: Option<&'a str>,
+}
+
+/// The MAC a user row carries (hex).
+pub fn user_row_mac(key: &[u8; 32], f: &UserRowFields<'_>) -> String {
+    let opt = |present: bool| if present { b"1" as &[u8] } else { b"0" };
+    let disabled = f.disabled_at_micros.map(|t| t.to_be_bytes());
+    crate::crypto::keyed_hex(
+        key,
+        "kiteline/user-row/v1",
+        &[
+            f.id.as_bytes(),
+            f.email.as_bytes(),
+            f.role.as_str().as_bytes(),
+            opt(f.password_hash.is_some()),
+            f.password_hash.unwrap_or("").as_bytes(),
+            opt(f.totp_secret.is_some()),
+            f.totp_secret.unwrap_or(b""),
+            opt(disabled.is_some()),
+            disabled.as_ref().map_or(&[][..], |d| &d[..]),
+            opt(f.chapter_id.is_some()),
+            f.chapter_id.unwrap_or("").as_bytes(),
+        ],
+    )
+}
+
 /// Why a new password was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PasswordProblem {
@@ -457,5 +494,35 @@ mod tests {
     #[test]
     fn password_hashes_are_never_printed() {
         assert_eq!(format!("{:?}", PasswordHash::from_phc("$argon2id$x".into())), "PasswordHash(<redacted>)");
+    }
+
+    #[test]
+    fn a_user_row_mac_changes_with_every_protected_column() {
+        let key = [3; 32];
+        let base = UserRowFields {
+            id: "u1",
+            email: "ana@example.org",
+            role: Role::Volunteer,
+            password_hash: Some("$argon2id$a"),
+            totp_secret: None,
+            disabled_at_micros: None,
+            chapter_id: None,
+        };
+        let mac = user_row_mac(&key, &base);
+        assert_eq!(mac, user_row_mac(&key, &base));
+        let edits = [
+            UserRowFields { role: Role::Admin, ..base },
+            UserRowFields { password_hash: Some("$argon2id$b"), ..base },
+            UserRowFields { password_hash: None, ..base },
+            UserRowFields { totp_secret: Some(b""), ..base },
+            UserRowFields { disabled_at_micros: Some(0), ..base },
+            UserRowFields { chapter_id: Some(""), ..base },
+            UserRowFields { email: "eve@example.org", ..base },
+            UserRowFields { id: "u2", ..base },
+        ];
+        for edit in edits {
+            assert_ne!(user_row_mac(&key, &edit), mac, "{edit:?}");
+        }
+        assert_ne!(user_row_mac(&[4; 32], &base), mac, "keyed");
     }
 }

@@ -43,6 +43,8 @@ pub enum Action {
     UserTwoFactorReset,
     UserRecoveryCodes,
     UserSecondFactorFailed,
+    /// A user row failed its integrity check (edited outside Kiteline).
+    UserRowTampered,
     SessionLogin,
     SessionLoginFailed,
     SessionSecondFactor,
@@ -55,7 +57,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 24] = [
+    pub const ALL: [Action; 25] = [
         Action::UserCreate,
         Action::UserFirstAdmin,
         Action::UserInvite,
@@ -71,6 +73,7 @@ impl Action {
         Action::UserTwoFactorReset,
         Action::UserRecoveryCodes,
         Action::UserSecondFactorFailed,
+        Action::UserRowTampered,
         Action::SessionLogin,
         Action::SessionLoginFailed,
         Action::SessionSecondFactor,
@@ -100,6 +103,7 @@ impl Action {
             Action::UserTwoFactorReset => "user.2fa_reset",
             Action::UserRecoveryCodes => "user.recovery_codes",
             Action::UserSecondFactorFailed => "user.second_factor_failed",
+            Action::UserRowTampered => "user.row_tampered",
             Action::SessionLogin => "session.login",
             Action::SessionLoginFailed => "session.login_failed",
             Action::SessionSecondFactor => "session.second_factor",

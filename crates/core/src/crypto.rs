@@ -283,14 +283,48 @@ impl Keyring {
     }
 }
 
+/// A key derived from the key file's blind-index key alone, for `label`:
+/// available before the database is open, stable across KEK and data-key
+/// rotations, and impossible to recompute from the database alone.
+pub fn server_key(blind: &SecretKey, label: &str) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(blind.expose()).expect("HMAC accepts any key length");
+    mac.update(format!("kiteline/{label}/v1").as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+/// The audit chain's key (see [`Keyring::audit_key`]).
+pub fn audit_key_of(blind: &SecretKey) -> [u8; 32] {
+    server_key(blind, "audit-key")
+}
+
+/// The key of the MAC over each user row's security-relevant columns.
+pub fn user_row_key_of(blind: &SecretKey) -> [u8; 32] {
+    server_key(blind, "user-row-key")
+}
+
+/// HMAC-SHA256 under `key` of length-prefixed `parts`, after a `domain`
+/// label, as hex.
+pub fn keyed_hex(key: &[u8; 32], domain: &str, parts: &[&[u8]]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
+    mac.update(domain.as_bytes());
+    for p in parts {
+        mac.update(&(p.len() as u32).to_be_bytes());
+        mac.update(p);
+    }
+    hex(&mac.finalize().into_bytes())
+}
+
 impl Keyring {
     /// The key that seals the audit chain, derived from the blind-index key
     /// (which never rotates), so the chain stays verifiable across KEK and
     /// data-key rotations and cannot be recomputed from the database alone.
     pub fn audit_key(&self) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.blind.expose()).expect("HMAC accepts any key length");
-        mac.update(b"kiteline/audit-key/v1");
-        mac.finalize().into_bytes().into()
+        audit_key_of(&self.blind)
+    }
+
+    /// The blind-index key, for deriving the server's other keys.
+    pub fn blind_key(&self) -> &SecretKey {
+        &self.blind
     }
 
     /// A keyed digest for other server-side secrets (CSRF tokens, keyed
@@ -510,5 +544,19 @@ mod tests {
         assert_eq!(TokenDigest::from_stored("not hex".into()), None);
         assert_eq!(TokenDigest::from_stored("A".repeat(64)), None);
         assert_eq!(format!("{d:?}"), "TokenDigest(<redacted>)");
+    }
+
+    #[test]
+    fn server_keys_are_separated_by_label_and_the_audit_key_is_unchanged() {
+        let blind = key(9);
+        let r = Keyring::new(1, key(1), blind.clone());
+        assert_eq!(r.audit_key(), audit_key_of(&blind));
+        assert_ne!(audit_key_of(&blind), user_row_key_of(&blind));
+        // The audit key's derivation is what existing chains were sealed with.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(blind.expose()).unwrap();
+        mac.update(b"kiteline/audit-key/v1");
+        let expected: [u8; 32] = mac.finalize().into_bytes().into();
+        assert_eq!(r.audit_key(), expected);
+        assert_ne!(keyed_hex(&[1; 32], "d", &[b"ab", b"c"]), keyed_hex(&[1; 32], "d", &[b"a", b"bc"]));
     }
 }

@@ -3,7 +3,7 @@
 use jiff::Timestamp;
 
 use crate::audit::AuditEvent;
-use crate::db::{Row, Sql, args};
+use crate::db::{Row, Sql, Tx, args};
 use crate::users::{self, User};
 use crate::{Id, Result, Store, StoreError, TokenDigest, one};
 
@@ -43,6 +43,14 @@ pub struct ApiToken {
     pub created_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
+    pub expires_at: Timestamp,
+}
+
+impl ApiToken {
+    /// Usable now: neither revoked nor expired.
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
 }
 
 /// A token to store; only its digest is kept.
@@ -53,21 +61,31 @@ pub struct NewApiToken {
     pub label: String,
     pub scope: TokenScope,
     pub digest: TokenDigest,
+    /// When it stops working (chosen when it is made; 90 days by default).
+    pub expires_at: Timestamp,
 }
 
 static INSERT_API_TOKEN: Sql = Sql::new(
-    "INSERT INTO api_tokens (id, user_id, label, scope, token_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    "INSERT INTO api_tokens (id, user_id, label, scope, token_hash, created_at, expires_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)",
 );
 macro_rules! token_select {
     () => {
-        "SELECT id, user_id, label, scope, created_at, last_used_at, revoked_at FROM api_tokens"
+        "SELECT id, user_id, label, scope, created_at, last_used_at, revoked_at, expires_at FROM api_tokens"
     };
 }
 static API_TOKENS_OF: Sql = Sql::new(concat!(token_select!(), " WHERE user_id = $1 ORDER BY created_at, id"));
-static API_TOKEN_BY_DIGEST: Sql = Sql::new(concat!(token_select!(), " WHERE token_hash = $1 AND revoked_at IS NULL"));
+static API_TOKEN_BY_DIGEST: Sql =
+    Sql::new(concat!(token_select!(), " WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2"));
 static TOUCH_API_TOKEN: Sql = Sql::new("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2");
 static REVOKE_API_TOKEN: Sql =
     Sql::new("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL");
+static REVOKE_ALL: Sql = Sql::new("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL");
+
+/// Revokes every live token of `user` inside the caller's transaction.
+pub(crate) fn revoke_all(tx: &mut Tx<'_>, user: &Id, now: Timestamp) -> Result<u64> {
+    tx.execute(&REVOKE_ALL, args![now, user])
+}
 
 impl ApiToken {
     fn from_row(r: &Row<'_>) -> Result<ApiToken> {
@@ -81,6 +99,7 @@ impl ApiToken {
             created_at: r.get(4)?,
             last_used_at: r.get(5)?,
             revoked_at: r.get(6)?,
+            expires_at: r.get(7)?,
         })
     }
 }
@@ -91,7 +110,8 @@ impl Store {
     pub async fn create_api_token(&self, token: NewApiToken, audit: AuditEvent, now: Timestamp) -> Result<ApiToken> {
         self.audited(audit, now, move |tx| {
             let t = token;
-            tx.execute(&INSERT_API_TOKEN, args![&t.id, &t.user_id, &t.label, t.scope.as_str(), &t.digest, now])?;
+            let scope = t.scope.as_str();
+            tx.execute(&INSERT_API_TOKEN, args![&t.id, &t.user_id, &t.label, scope, &t.digest, now, t.expires_at])?;
             Ok(ApiToken {
                 id: t.id,
                 user_id: t.user_id,
@@ -100,6 +120,7 @@ impl Store {
                 created_at: now,
                 last_used_at: None,
                 revoked_at: None,
+                expires_at: t.expires_at,
             })
         })
         .await
@@ -110,15 +131,16 @@ impl Store {
         self.db.read(move |tx| tx.query(&API_TOKENS_OF, args![&id], ApiToken::from_row)).await
     }
 
-    /// The unrevoked token with this digest and its (active) user.
-    pub async fn api_token_by_digest(&self, digest: &TokenDigest) -> Result<Option<(ApiToken, User)>> {
-        let digest = digest.clone();
+    /// The live (unrevoked, unexpired) token with this digest and its user,
+    /// if that user is active. The caller checks `User::intact`.
+    pub async fn api_token_by_digest(&self, digest: &TokenDigest, now: Timestamp) -> Result<Option<(ApiToken, User)>> {
+        let (digest, key) = (digest.clone(), self.row_key()?);
         self.db
             .read(move |tx| {
-                let Some(tok) = tx.query_opt(&API_TOKEN_BY_DIGEST, args![&digest], ApiToken::from_row)? else {
+                let Some(tok) = tx.query_opt(&API_TOKEN_BY_DIGEST, args![&digest, now], ApiToken::from_row)? else {
                     return Ok(None);
                 };
-                Ok(users::by_id(tx, &tok.user_id)?.filter(|u| u.disabled_at.is_none()).map(|u| (tok, u)))
+                Ok(users::by_id(tx, &key, &tok.user_id)?.filter(|u| u.disabled_at.is_none()).map(|u| (tok, u)))
             })
             .await
     }

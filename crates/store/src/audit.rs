@@ -137,11 +137,6 @@ fn listing<'f>(f: &'f AuditFilter) -> (String, Vec<Value<'f>>) {
 }
 
 impl Store {
-    /// The key that seals the audit chain (derived from the key file).
-    pub fn set_audit_key(&self, key: [u8; 32]) {
-        let _ = self.audit_key.set(key);
-    }
-
     /// Appends an entry on its own (an action with nothing else to change).
     pub async fn append_audit(&self, event: AuditEvent, now: Timestamp) -> Result<()> {
         self.audited(event, now, |_| Ok(())).await

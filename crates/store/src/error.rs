@@ -27,7 +27,7 @@ pub enum Constraint {
     DataKeyVersion,
     AuditSeq,
     AuditAnchor,
-    RateCounter,
+    RateAttempt,
     Migration,
     /// A row refers to one that does not exist (a foreign key).
     MissingReference,
@@ -58,7 +58,7 @@ const UNIQUE: &[(Constraint, &str, &str)] = &[
     (Constraint::DataKeyVersion, "data_keys.version", "data_keys_pkey"),
     (Constraint::AuditSeq, "audit_log.seq", "audit_log_pkey"),
     (Constraint::AuditAnchor, "audit_anchor.id", "audit_anchor_pkey"),
-    (Constraint::RateCounter, "rate_counters.key, rate_counters.window_start", "rate_counters_pkey"),
+    (Constraint::RateAttempt, "rate_attempts.id", "rate_attempts_pkey"),
     (Constraint::Migration, "schema_migrations.version", "schema_migrations_pkey"),
 ];
 
@@ -150,9 +150,9 @@ mod tests {
         assert_eq!(
             Constraint::from_sqlite(
                 1555,
-                Some("UNIQUE constraint failed: rate_counters.key, rate_counters.window_start")
+                Some("UNIQUE constraint failed: recovery_codes.user_id, recovery_codes.code_hash")
             ),
-            Constraint::RateCounter
+            Constraint::RecoveryCode
         );
         assert_eq!(Constraint::from_sqlite(787, Some("FOREIGN KEY constraint failed")), Constraint::MissingReference);
         assert_eq!(Constraint::from_sqlite(275, None), Constraint::Check);

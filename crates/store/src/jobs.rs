@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 
 use crate::db::{Row, Sql, Tx, args};
-use crate::{Id, Result, Store, StoreError, one};
+use crate::{Id, Result, Sealed, Store, StoreError, one};
 
 /// A job to put on the queue.
 #[derive(Clone, Debug)]
@@ -16,6 +16,9 @@ pub struct NewJob {
     pub payload: String,
     pub run_at: Timestamp,
     pub max_attempts: u32,
+    /// What the job needs that is personal data, sealed for
+    /// `jobs.sealed_payload` with the job's id; dropped when the job ends.
+    pub sealed: Option<Sealed>,
 }
 
 /// A job claimed by a worker, which must complete or fail it before its lease ends.
@@ -27,6 +30,7 @@ pub struct ClaimedJob {
     /// Attempts including this one.
     pub attempts: u32,
     pub max_attempts: u32,
+    pub sealed: Option<Sealed>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,8 +65,8 @@ pub struct JobRecord {
 }
 
 static INSERT_JOB: Sql = Sql::new(
-    "INSERT INTO jobs (id, kind, payload, state, max_attempts, run_at, created_at) \
-     VALUES ($1, $2, $3, 'queued', $4, $5, $6)",
+    "INSERT INTO jobs (id, kind, payload, state, max_attempts, run_at, created_at, sealed_payload) \
+     VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7)",
 );
 /// The next due job, or one whose lease ran out. SQLite's single writer
 /// already serialises claims; PostgreSQL skips rows other workers hold.
@@ -71,15 +75,15 @@ static CLAIM_JOB: Sql = Sql::dialects(
      WHERE id = (SELECT id FROM jobs \
                  WHERE (state = 'queued' AND run_at <= $3) OR (state = 'running' AND locked_until <= $3) \
                  ORDER BY run_at, id LIMIT 1) \
-     RETURNING id, kind, payload, attempts, max_attempts",
+     RETURNING id, kind, payload, attempts, max_attempts, sealed_payload",
     "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = $1, locked_until = $2 \
      WHERE id = (SELECT id FROM jobs \
                  WHERE (state = 'queued' AND run_at <= $3) OR (state = 'running' AND locked_until <= $3) \
                  ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-     RETURNING id, kind, payload, attempts, max_attempts",
+     RETURNING id, kind, payload, attempts, max_attempts, sealed_payload",
 );
 static COMPLETE_JOB: Sql = Sql::new(
-    "UPDATE jobs SET state = 'done', locked_by = NULL, locked_until = NULL, finished_at = $1 \
+    "UPDATE jobs SET state = 'done', locked_by = NULL, locked_until = NULL, finished_at = $1, sealed_payload = NULL \
      WHERE id = $2 AND locked_by = $3 AND state = 'running'",
 );
 static RETRY_JOB: Sql = Sql::new(
@@ -87,14 +91,16 @@ static RETRY_JOB: Sql = Sql::new(
      WHERE id = $3 AND locked_by = $4 AND state = 'running'",
 );
 static FAIL_JOB: Sql = Sql::new(
-    "UPDATE jobs SET state = 'failed', locked_by = NULL, locked_until = NULL, finished_at = $1, last_error = $2 \
+    "UPDATE jobs SET state = 'failed', locked_by = NULL, locked_until = NULL, finished_at = $1, last_error = $2, \
+     sealed_payload = NULL \
      WHERE id = $3 AND locked_by = $4 AND state = 'running'",
 );
 static JOB_BY_ID: Sql = Sql::new("SELECT id, kind, state, attempts, run_at, last_error FROM jobs WHERE id = $1");
 static JOB_COUNTS: Sql = Sql::new("SELECT state, COUNT(*) FROM jobs GROUP BY state");
 
 pub(crate) fn insert(tx: &mut Tx<'_>, job: &NewJob, now: Timestamp) -> Result<()> {
-    tx.execute(&INSERT_JOB, args![&job.id, &job.kind, &job.payload, job.max_attempts, job.run_at, now])?;
+    let j = job;
+    tx.execute(&INSERT_JOB, args![&j.id, &j.kind, &j.payload, j.max_attempts, j.run_at, now, j.sealed.as_ref()])?;
     Ok(())
 }
 
@@ -131,6 +137,7 @@ impl Store {
                         payload: r.get(2)?,
                         attempts: r.get(3)?,
                         max_attempts: r.get(4)?,
+                        sealed: r.get(5)?,
                     })
                 })
             })

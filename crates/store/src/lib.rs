@@ -25,7 +25,7 @@
 //!   control it and several nodes agree.
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, RwLock};
 
 use jiff::Timestamp;
 pub use kiteline_core::audit::Action;
@@ -53,7 +53,7 @@ pub use jobs::{ClaimedJob, JobRecord, JobState, NewJob};
 pub use keys::StoredDataKey;
 pub use migrations::AppliedMigration;
 pub use outbox::{NewMail, SEND_MAIL_JOB};
-pub use rate::Counter;
+pub use rate::{Attempt, Limit};
 pub use second_factor::{Enrolment, TotpState};
 pub use sessions::NewSession;
 pub use sessions::SessionRecord;
@@ -103,7 +103,31 @@ pub struct CommitStats {
 /// methods take `now` where the time matters.
 pub struct Store {
     db: Db,
-    audit_key: OnceLock<[u8; 32]>,
+    keys: RwLock<Option<StoreKeys>>,
+}
+
+/// The keys a store needs from the key file: the audit chain's, and the one
+/// of the MAC each user row carries. Both derive from the blind-index key
+/// alone, so they exist before the database is open (migrations use them).
+#[derive(Clone, Copy)]
+pub struct StoreKeys {
+    pub audit: [u8; 32],
+    pub user_rows: [u8; 32],
+}
+
+impl StoreKeys {
+    pub fn from_blind(blind: &kiteline_core::crypto::SecretKey) -> StoreKeys {
+        StoreKeys {
+            audit: kiteline_core::crypto::audit_key_of(blind),
+            user_rows: kiteline_core::crypto::user_row_key_of(blind),
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreKeys(<redacted>)")
+    }
 }
 
 pub type SharedStore = Arc<Store>;
@@ -126,14 +150,14 @@ impl Store {
         let db = tokio::task::spawn_blocking(move || db::sqlite::SqliteDb::open(&path, options.max_batch))
             .await
             .map_err(|_| StoreError::database("opening the database failed", None))??;
-        Ok(Store { db: Db::Sqlite(db), audit_key: OnceLock::new() })
+        Ok(Store { db: Db::Sqlite(db), keys: RwLock::new(None) })
     }
 
     /// Connects a pool of up to `pool_size` connections. With `schema`, every
     /// connection uses it as its search path (tests give each its own).
     pub async fn connect_postgres(url: &str, pool_size: usize, schema: Option<&str>) -> Result<Store> {
         let db = db::postgres::PgDb::connect(url, pool_size, schema).await?;
-        Ok(Store { db: Db::Postgres(db), audit_key: OnceLock::new() })
+        Ok(Store { db: Db::Postgres(db), keys: RwLock::new(None) })
     }
 
     pub fn engine(&self) -> Engine {
@@ -164,8 +188,15 @@ impl Store {
     /// Applies pending migrations, under a lock so nodes starting together
     /// apply each once; returns those applied now.
     pub async fn migrate(&self) -> Result<Vec<AppliedMigration>> {
+        self.migrate_until(i64::MAX).await
+    }
+
+    /// Applies pending migrations up to `version` only: for tests of an
+    /// upgrade from an older schema.
+    pub async fn migrate_until(&self, version: i64) -> Result<Vec<AppliedMigration>> {
+        let row_key = self.row_key().ok();
         self.db
-            .write(|tx| {
+            .write(move |tx| {
                 tx.lock(Lock::Migrations)?;
                 tx.batch(MIGRATIONS_TABLE)?;
                 let applied: Vec<(i64, String)> =
@@ -175,9 +206,13 @@ impl Store {
                     Engine::Postgres => migrations::POSTGRES,
                 };
                 let mut done = Vec::new();
-                for m in migrations::pending(known, &applied)? {
+                for m in migrations::pending(known, &applied)?.into_iter().filter(|m| m.version <= version) {
                     tx.apply_migration(m.sql)
                         .map_err(|why| StoreError::Migration(format!("{} ({}) failed: {why}", m.version, m.name)))?;
+                    if m.version == migrations::USER_ROW_MACS {
+                        // In the same transaction: no window with rows unsealed.
+                        users::seal_all(tx, row_key.as_ref())?;
+                    }
                     let applied_at = Timestamp::now().to_string();
                     tx.execute(&RECORD_MIGRATION, args![m.version, m.name, &m.checksum(), &applied_at])?;
                     done.push(AppliedMigration { version: m.version, name: m.name.to_owned() });
@@ -199,11 +234,12 @@ impl Store {
     }
 }
 
-/// Opens the store a database URL names and applies its migrations.
+/// Opens the store a database URL names, with the key file's keys, and
+/// applies its migrations.
 ///
 /// `sqlite://PATH` (or `sqlite:PATH`) opens or creates a SQLite file;
 /// `postgres://…` or `postgresql://…` connects to PostgreSQL.
-pub async fn open(url: &str, pool_size: usize) -> Result<SharedStore> {
+pub async fn open(url: &str, pool_size: usize, keys: StoreKeys) -> Result<SharedStore> {
     let store = if let Some(path) = sqlite_path(url) {
         Store::open_sqlite(Path::new(path)).await?
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -211,6 +247,7 @@ pub async fn open(url: &str, pool_size: usize) -> Result<SharedStore> {
     } else {
         return Err(StoreError::Unsupported("unsupported database URL scheme"));
     };
+    store.set_keys(keys);
     for m in store.migrate().await? {
         tracing::info!(version = m.version, name = %m.name, engine = store.engine().as_str(), "applied migration");
     }
@@ -249,8 +286,21 @@ fn one(changed: u64) -> Result<()> {
 }
 
 impl Store {
+    /// Sets (or replaces) the keys from the key file.
+    pub fn set_keys(&self, keys: StoreKeys) {
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Some(keys);
+    }
+
+    fn keys(&self) -> Result<StoreKeys> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).ok_or(StoreError::Unsupported("the store's keys are not set"))
+    }
+
     fn audit_key(&self) -> Result<[u8; 32]> {
-        self.audit_key.get().copied().ok_or(StoreError::Unsupported("the audit key is not set"))
+        Ok(self.keys()?.audit)
+    }
+
+    fn row_key(&self) -> Result<[u8; 32]> {
+        Ok(self.keys()?.user_rows)
     }
 
     /// Runs `f` and appends `event` to the audit log, in one transaction.

@@ -15,12 +15,18 @@ pub(crate) struct Migration {
 pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 1, name: "foundation", sql: include_str!("../migrations/sqlite/0001_foundation.sql") },
     Migration { version: 2, name: "accounts", sql: include_str!("../migrations/sqlite/0002_accounts.sql") },
+    Migration { version: 3, name: "hardening", sql: include_str!("../migrations/sqlite/0003_hardening.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 1, name: "foundation", sql: include_str!("../migrations/postgres/0001_foundation.sql") },
     Migration { version: 2, name: "accounts", sql: include_str!("../migrations/postgres/0002_accounts.sql") },
+    Migration { version: 3, name: "hardening", sql: include_str!("../migrations/postgres/0003_hardening.sql") },
 ];
+
+/// The migration after which every user row carries its MAC: it is filled
+/// in, under the key file's key, in the transaction that applies it.
+pub(crate) const USER_ROW_MACS: i64 = 3;
 
 /// A migration applied by this call.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -33,6 +33,7 @@ pub(crate) fn insert(tx: &mut Tx<'_>, mail: &NewMail, now: Timestamp) -> Result<
         payload: format!("{{\"outbox_id\":\"{}\"}}", mail.id),
         run_at: now,
         max_attempts: kiteline_core::jobs::DEFAULT_MAX_ATTEMPTS,
+        sealed: None,
     };
     jobs::insert(tx, &job, now)
 }

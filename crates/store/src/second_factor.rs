@@ -5,7 +5,7 @@ use jiff::Timestamp;
 
 use crate::audit::AuditEvent;
 use crate::db::{Sql, Tx, args};
-use crate::{Id, Result, Sealed, Store, TokenDigest, one, sessions};
+use crate::{Id, Result, Sealed, Store, TokenDigest, one, sessions, users};
 
 /// A user's second-factor secrets, sealed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -56,8 +56,9 @@ fn replace_codes(tx: &mut Tx<'_>, user: &Id, codes: &[TokenDigest]) -> Result<()
     Ok(())
 }
 
-fn disable(tx: &mut Tx<'_>, user: &Id, now: Timestamp) -> Result<()> {
+fn disable(tx: &mut Tx<'_>, key: &[u8; 32], user: &Id, now: Timestamp) -> Result<()> {
     one(tx.execute(&DISABLE_TOTP, args![now, user])?)?;
+    users::reseal(tx, key, user)?;
     replace_codes(tx, user, &[])
 }
 
@@ -84,9 +85,10 @@ impl Store {
     /// the recovery codes, rotates the session and audits it. `NotFound` if
     /// nothing was pending or the step is not new.
     pub async fn enable_totp(&self, user_id: &Id, e: Enrolment, audit: AuditEvent, now: Timestamp) -> Result<()> {
-        let id = user_id.clone();
+        let (id, key) = (user_id.clone(), self.row_key()?);
         self.audited(audit, now, move |tx| {
             one(tx.execute(&ENABLE_TOTP, args![e.step, now, &id, &e.sealed_secret])?)?;
+            users::reseal(tx, &key, &id)?;
             replace_codes(tx, &id, &e.recovery_codes)?;
             if let Some((old, new)) = &e.rotate_session {
                 sessions::rotate(tx, old, new, Some(now))?;
@@ -104,17 +106,19 @@ impl Store {
 
     /// Turns the user's own second factor off (and drops their recovery codes).
     pub async fn disable_totp(&self, user_id: &Id, audit: AuditEvent, now: Timestamp) -> Result<()> {
-        let id = user_id.clone();
-        self.audited(audit, now, move |tx| disable(tx, &id, now)).await
+        let (id, key) = (user_id.clone(), self.row_key()?);
+        self.audited(audit, now, move |tx| disable(tx, &key, &id, now)).await
     }
 
     /// An admin clears someone's lost second factor: secret and codes gone,
-    /// every session ended (they enrol again at next login), audited.
+    /// every session ended and every API token revoked (they enrol again at
+    /// next login), audited.
     pub async fn reset_second_factor(&self, user_id: &Id, audit: AuditEvent, now: Timestamp) -> Result<()> {
-        let id = user_id.clone();
+        let (id, key) = (user_id.clone(), self.row_key()?);
         self.audited(audit, now, move |tx| {
-            disable(tx, &id, now)?;
+            disable(tx, &key, &id, now)?;
             sessions::end_all(tx, &id, None)?;
+            crate::api_tokens::revoke_all(tx, &id, now)?;
             Ok(())
         })
         .await

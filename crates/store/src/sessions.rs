@@ -96,14 +96,15 @@ impl Store {
     }
 
     /// The session and its user, whatever their state; callers check expiry.
+    /// The caller checks `User::intact` too.
     pub async fn session(&self, digest: &TokenDigest) -> Result<Option<(SessionRecord, User)>> {
-        let digest = digest.clone();
+        let (digest, key) = (digest.clone(), self.row_key()?);
         self.db
             .read(move |tx| {
                 let Some(rec) = tx.query_opt(&SESSION, args![&digest], SessionRecord::from_row)? else {
                     return Ok(None);
                 };
-                Ok(users::by_id(tx, &rec.user_id)?.map(|u| (rec, u)))
+                Ok(users::by_id(tx, &key, &rec.user_id)?.map(|u| (rec, u)))
             })
             .await
     }
@@ -142,16 +143,26 @@ impl Store {
         .await
     }
 
-    /// Ends every session of a user but `except`; returns how many ended.
+    /// Ends every session of a user but `except` (and, with
+    /// `revoke_tokens`, revokes every API token too); returns how many
+    /// sessions ended.
     pub async fn end_user_sessions(
         &self,
         user_id: &Id,
         except: Option<&TokenDigest>,
+        revoke_tokens: bool,
         audit: Option<AuditEvent>,
         now: Timestamp,
     ) -> Result<u64> {
         let (id, keep) = (user_id.clone(), except.cloned());
-        self.maybe_audited(audit, now, move |tx| end_all(tx, &id, keep.as_ref())).await
+        self.maybe_audited(audit, now, move |tx| {
+            let ended = end_all(tx, &id, keep.as_ref())?;
+            if revoke_tokens {
+                crate::api_tokens::revoke_all(tx, &id, now)?;
+            }
+            Ok(ended)
+        })
+        .await
     }
 
     /// Deletes sessions past their absolute expiry or idle limit.

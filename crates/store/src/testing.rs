@@ -12,7 +12,8 @@ use std::sync::Arc;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::{
-    Engine, Id, LinkPurpose, NewLink, NewSession, SharedStore, SqliteOptions, Store, TokenDigest, new_id, random_bytes,
+    Engine, Id, LinkPurpose, NewLink, NewSession, SharedStore, SqliteOptions, Store, StoreKeys, TokenDigest, new_id,
+    random_bytes,
 };
 
 pub const DEFAULT_TEST_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -104,6 +105,15 @@ impl Drop for TestDb {
     }
 }
 
+/// The blind-index key test stores start with (a vault loaded later may
+/// replace the keys with its own).
+pub const TEST_BLIND_KEY: [u8; 32] = [4; 32];
+
+/// The keys derived from [`TEST_BLIND_KEY`].
+pub fn keys() -> StoreKeys {
+    StoreKeys::from_blind(&kiteline_core::crypto::SecretKey::from_bytes(TEST_BLIND_KEY))
+}
+
 /// A migrated SQLite store in a new temporary directory.
 pub async fn sqlite() -> TestDb {
     sqlite_with(SqliteOptions::default()).await
@@ -111,10 +121,18 @@ pub async fn sqlite() -> TestDb {
 
 /// [`sqlite`] with the given options (group commit off, say).
 pub async fn sqlite_with(options: SqliteOptions) -> TestDb {
+    let db = sqlite_unmigrated(options).await;
+    db.store.migrate().await.expect("SQLite migrates");
+    db
+}
+
+/// A SQLite store with the test keys and no schema yet (upgrade tests
+/// migrate it step by step).
+pub async fn sqlite_unmigrated(options: SqliteOptions) -> TestDb {
     let dir = TempDir::new("kiteline-test");
     let path = dir.path().join("kiteline.db");
     let store = Store::open_sqlite_with(&path, options).await.expect("SQLite opens");
-    store.migrate().await.expect("SQLite migrates");
+    store.set_keys(keys());
     TestDb {
         store: Arc::new(store),
         location: path.display().to_string(),
@@ -133,6 +151,19 @@ pub async fn postgres() -> Option<TestDb> {
 /// [`postgres`] with the server and the CI flag given: unreachable means
 /// `None` (skip) when `ci` is false and a panic (fail) when it is true.
 pub async fn postgres_at(url: &str, ci: bool) -> Option<TestDb> {
+    let db = postgres_unmigrated_at(url, ci).await?;
+    db.store.migrate().await.expect("PostgreSQL migrates");
+    Some(db)
+}
+
+/// Both engines with the test keys and no schema yet.
+pub async fn each_engine_unmigrated() -> Vec<TestDb> {
+    let mut dbs = vec![sqlite_unmigrated(SqliteOptions::default()).await];
+    dbs.extend(postgres_unmigrated_at(&pg_url(), in_ci()).await);
+    dbs
+}
+
+async fn postgres_unmigrated_at(url: &str, ci: bool) -> Option<TestDb> {
     let admin = match tokio_postgres::connect(url, tokio_postgres::NoTls).await {
         Ok((client, conn)) => {
             tokio::spawn(conn);
@@ -149,7 +180,7 @@ pub async fn postgres_at(url: &str, ci: bool) -> Option<TestDb> {
     let schema = format!("kl_test_{}", kiteline_core::crypto::hex(&random_bytes::<8>()));
     admin.batch_execute(&format!("CREATE SCHEMA {schema}")).await.expect("test schema can be created");
     let store = Store::connect_postgres(url, 4, Some(&schema)).await.expect("PostgreSQL connects");
-    store.migrate().await.expect("PostgreSQL migrates");
+    store.set_keys(keys());
     Some(TestDb {
         store: Arc::new(store),
         location: schema,

@@ -30,6 +30,9 @@ pub struct User {
     pub notify_email: bool,
     pub notify_sms: bool,
     pub totp_enabled: bool,
+    /// The row's security-relevant columns match their MAC. `false` means
+    /// the row was edited outside Kiteline: it must not be trusted.
+    pub intact: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -109,11 +112,13 @@ static INSERT_USER: Sql = Sql::new(
     "INSERT INTO users (id, email, name, role, locale, password_hash, created_at, updated_at, chapter_id) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
 );
-/// The columns [`User::from_row`] reads, in order.
+/// The columns [`User::from_row`] reads, in order: the record, then the
+/// protected columns the row's MAC covers, then the MAC.
 macro_rules! user_select {
     () => {
         "SELECT id, email, name, role, password_hash IS NOT NULL, locale, disabled_at, created_at, \
-         chapter_id, pronouns, time_zone, languages, notify_email, notify_sms, totp_secret IS NOT NULL FROM users"
+         chapter_id, pronouns, time_zone, languages, notify_email, notify_sms, totp_secret IS NOT NULL, \
+         password_hash, totp_secret, row_mac FROM users"
     };
 }
 static USER_BY_ID: Sql = Sql::new(concat!(user_select!(), " WHERE id = $1"));
@@ -134,6 +139,11 @@ static DISABLE_USER: Sql =
     Sql::new("UPDATE users SET disabled_at = $1, updated_at = $1 WHERE id = $2 AND disabled_at IS NULL");
 static ENABLE_USER: Sql = Sql::new("UPDATE users SET disabled_at = NULL, updated_at = $1 WHERE id = $2");
 static USER_EXISTS: Sql = Sql::new("SELECT 1 FROM users WHERE id = $1");
+static PROTECTED: Sql =
+    Sql::new("SELECT id, email, role, password_hash, totp_secret, disabled_at, chapter_id FROM users WHERE id = $1");
+static ALL_PROTECTED: Sql =
+    Sql::new("SELECT id, email, role, password_hash, totp_secret, disabled_at, chapter_id FROM users");
+static SET_ROW_MAC: Sql = Sql::new("UPDATE users SET row_mac = $1 WHERE id = $2");
 
 static DELETE_FIRST_ADMIN_LINKS: Sql = Sql::new("DELETE FROM link_tokens WHERE purpose = 'first_admin'");
 static INSERT_LINK: Sql = Sql::new(
@@ -151,14 +161,96 @@ static RETIRE_USER_LINKS: Sql =
 static INSERT_CHAPTER: Sql = Sql::new("INSERT INTO chapters (id, name, created_at) VALUES ($1, $2, $3)");
 static CHAPTERS: Sql = Sql::new("SELECT id, name FROM chapters ORDER BY name");
 
+/// The protected columns of one row, as read.
+struct Protected {
+    id: Id,
+    email: String,
+    role: Role,
+    password_hash: Option<String>,
+    totp_secret: Option<Vec<u8>>,
+    disabled_at: Option<Timestamp>,
+    chapter_id: Option<Id>,
+}
+
+impl Protected {
+    fn mac(&self, key: &[u8; 32]) -> String {
+        kiteline_core::account::user_row_mac(
+            key,
+            &kiteline_core::account::UserRowFields {
+                id: self.id.as_str(),
+                email: &self.email,
+                role: self.role,
+                password_hash: self.password_hash.as_deref(),
+                totp_secret: self.totp_secret.as_deref(),
+                disabled_at_micros: self.disabled_at.map(|t| t.as_microsecond()),
+                chapter_id: self.chapter_id.as_ref().map(Id::as_str),
+            },
+        )
+    }
+
+    fn from_row(r: &Row<'_>) -> Result<Protected> {
+        Ok(Protected {
+            id: r.get(0)?,
+            email: r.get(1)?,
+            role: role(&r.get::<String>(2)?)?,
+            password_hash: r.get(3)?,
+            totp_secret: r.get(4)?,
+            disabled_at: r.get(5)?,
+            chapter_id: r.get(6)?,
+        })
+    }
+}
+
+fn role(s: &str) -> Result<Role> {
+    Role::parse(s).ok_or_else(|| StoreError::database("a stored role is unknown", None))
+}
+
+/// Recomputes a row's MAC after a change to its protected columns, inside
+/// the transaction that made the change.
+pub(crate) fn reseal(tx: &mut Tx<'_>, key: &[u8; 32], id: &Id) -> Result<()> {
+    let row = tx.query_one(&PROTECTED, args![id], Protected::from_row)?;
+    one(tx.execute(&SET_ROW_MAC, args![&row.mac(key), id])?)
+}
+
+/// Seals every row (the migration that introduces the MAC). Without the key
+/// only an empty table can be sealed.
+pub(crate) fn seal_all(tx: &mut Tx<'_>, key: Option<&[u8; 32]>) -> Result<()> {
+    let rows = tx.query(&ALL_PROTECTED, args![], Protected::from_row)?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let key = key.ok_or(StoreError::Unsupported("sealing user rows needs the key file's keys"))?;
+    for row in rows {
+        tx.execute(&SET_ROW_MAC, args![&row.mac(key), &row.id])?;
+    }
+    Ok(())
+}
+
 impl User {
-    fn from_row(r: &Row<'_>) -> Result<User> {
-        let role: String = r.get(3)?;
+    /// Reads a row of [`user_select`], checking its MAC under `key`.
+    fn from_row(key: &[u8; 32], r: &Row<'_>) -> Result<User> {
+        let mut user = User::record(r)?;
+        let protected = Protected {
+            id: user.id.clone(),
+            email: user.email.clone(),
+            role: user.role,
+            password_hash: r.get(15)?,
+            totp_secret: r.get(16)?,
+            disabled_at: user.disabled_at,
+            chapter_id: user.chapter_id.clone(),
+        };
+        let stored: Option<String> = r.get(17)?;
+        let expected = protected.mac(key);
+        user.intact = stored.is_some_and(|m| kiteline_core::crypto::constant_time_eq(m.as_bytes(), expected.as_bytes()));
+        Ok(user)
+    }
+
+    fn record(r: &Row<'_>) -> Result<User> {
         Ok(User {
             id: r.get(0)?,
             email: r.get(1)?,
             name: r.get(2)?,
-            role: Role::parse(&role).ok_or_else(|| StoreError::database("a stored role is unknown", None))?,
+            role: role(&r.get::<String>(3)?)?,
             has_password: r.get(4)?,
             locale: r.get(5)?,
             disabled_at: r.get(6)?,
@@ -170,6 +262,7 @@ impl User {
             notify_email: r.get(12)?,
             notify_sms: r.get(13)?,
             totp_enabled: r.get(14)?,
+            intact: false,
         })
     }
 }
@@ -186,17 +279,24 @@ impl LinkToken {
     }
 }
 
-pub(crate) fn by_id(tx: &mut Tx<'_>, id: &Id) -> Result<Option<User>> {
-    tx.query_opt(&USER_BY_ID, args![id], User::from_row)
+pub(crate) fn by_id(tx: &mut Tx<'_>, key: &[u8; 32], id: &Id) -> Result<Option<User>> {
+    tx.query_opt(&USER_BY_ID, args![id], |r| User::from_row(key, r))
 }
 
-fn insert(tx: &mut Tx<'_>, user: &NewUser, id: &Id, password: Option<&PasswordHash>, now: Timestamp) -> Result<()> {
+fn insert(
+    tx: &mut Tx<'_>,
+    key: &[u8; 32],
+    user: &NewUser,
+    id: &Id,
+    password: Option<&PasswordHash>,
+    now: Timestamp,
+) -> Result<()> {
     let role = user.role.as_str();
     tx.execute(
         &INSERT_USER,
         args![id, user.email.as_str(), &user.name, role, &user.locale, password, now, user.chapter_id.as_ref()],
     )?;
-    Ok(())
+    reseal(tx, key, id)
 }
 
 fn insert_link(tx: &mut Tx<'_>, link: &NewLink, now: Timestamp) -> Result<()> {
@@ -237,28 +337,37 @@ impl Store {
     /// Creates a user without a password or link (fixtures, tools);
     /// `Conflict(UserEmail)` if the address is taken.
     pub async fn create_user(&self, user: NewUser, id: Id, now: Timestamp) -> Result<User> {
+        let key = self.row_key()?;
         self.db
             .write(move |tx| {
-                insert(tx, &user, &id, None, now)?;
-                by_id(tx, &id)?.ok_or(StoreError::NotFound)
+                insert(tx, &key, &user, &id, None, now)?;
+                by_id(tx, &key, &id)?.ok_or(StoreError::NotFound)
             })
             .await
     }
 
     pub async fn user_by_id(&self, id: &Id) -> Result<Option<User>> {
-        let id = id.clone();
-        self.db.read(move |tx| by_id(tx, &id)).await
+        let (id, key) = (id.clone(), self.row_key()?);
+        self.db.read(move |tx| by_id(tx, &key, &id)).await
     }
 
     pub async fn user_by_email(&self, email: &EmailAddress) -> Result<Option<User>> {
-        let email = email.clone();
-        self.db.read(move |tx| tx.query_opt(&USER_BY_EMAIL, args![email.as_str()], User::from_row)).await
+        let (email, key) = (email.clone(), self.row_key()?);
+        self.db.read(move |tx| tx.query_opt(&USER_BY_EMAIL, args![email.as_str()], |r| User::from_row(&key, r))).await
     }
 
-    /// The stored password hash of an active user, for verification.
+    /// The stored password hash of an active user whose row is intact.
     pub async fn password_hash(&self, user_id: &Id) -> Result<Option<PasswordHash>> {
-        let id = user_id.clone();
-        self.db.read(move |tx| Ok(tx.query_opt(&PASSWORD_HASH, args![&id], |r| r.get(0))?.flatten())).await
+        let (id, key) = (user_id.clone(), self.row_key()?);
+        self.db
+            .read(move |tx| {
+                let Some(user) = by_id(tx, &key, &id)? else { return Ok(None) };
+                if !user.intact || user.disabled_at.is_some() {
+                    return Ok(None);
+                }
+                Ok(tx.query_opt(&PASSWORD_HASH, args![&id], |r| r.get(0))?.flatten())
+            })
+            .await
     }
 
     pub async fn count_active_admins(&self) -> Result<u64> {
@@ -266,7 +375,8 @@ impl Store {
     }
 
     pub async fn list_users(&self) -> Result<Vec<User>> {
-        self.db.read(|tx| tx.query(&LIST_USERS, args![], User::from_row)).await
+        let key = self.row_key()?;
+        self.db.read(move |tx| tx.query(&LIST_USERS, args![], |r| User::from_row(&key, r))).await
     }
 
     /// Stores a new link (a new first-admin link replaces older ones), with
@@ -294,25 +404,31 @@ impl Store {
         self.db.read(move |tx| usable(tx, &digest, now)).await
     }
 
-    /// Uses a set-password link: in one transaction, checks it is usable,
-    /// spends it and the user's other open links, stores the new password
-    /// hash and audits it. `NotFound` otherwise.
+    /// Uses a set-password link (an invitation or a reset): in one
+    /// transaction, checks it is usable, spends it and the user's other open
+    /// links, stores the new password hash, ends every session and revokes
+    /// every API token of the account (whoever held the old password may
+    /// hold those too), and audits it. `NotFound` otherwise.
     pub async fn use_set_password_link(
         &self,
         digest: &TokenDigest,
         password: PasswordHash,
         now: Timestamp,
     ) -> Result<User> {
-        let (digest, key) = (digest.clone(), self.audit_key()?);
+        let (digest, keys) = (digest.clone(), self.keys()?);
         self.db
             .write(move |tx| {
                 let link = usable_for(tx, &digest, LinkPurpose::SetPassword, now)?;
                 let user_id = link.user_id.clone().ok_or(StoreError::NotFound)?;
                 spend(tx, &link, now)?;
                 one(tx.execute(&SET_PASSWORD, args![&password, now, &user_id])?)?;
+                reseal(tx, &keys.user_rows, &user_id)?;
                 tx.execute(&RETIRE_USER_LINKS, args![now, &user_id])?;
-                audit::append(tx, &key, &AuditEvent::new(Some(&user_id), Action::UserPasswordSet, &user_id), now)?;
-                by_id(tx, &user_id)?.ok_or(StoreError::NotFound)
+                crate::sessions::end_all(tx, &user_id, None)?;
+                crate::api_tokens::revoke_all(tx, &user_id, now)?;
+                let event = AuditEvent::new(Some(&user_id), Action::UserPasswordSet, &user_id);
+                audit::append(tx, &keys.audit, &event, now)?;
+                by_id(tx, &keys.user_rows, &user_id)?.ok_or(StoreError::NotFound)
             })
             .await
     }
@@ -329,7 +445,7 @@ impl Store {
         password: PasswordHash,
         now: Timestamp,
     ) -> Result<User> {
-        let (digest, key) = (digest.clone(), self.audit_key()?);
+        let (digest, keys) = (digest.clone(), self.keys()?);
         self.db
             .write(move |tx| {
                 // Serialises first-admin creation across nodes.
@@ -339,10 +455,10 @@ impl Store {
                 if admins > 0 {
                     return Err(StoreError::Conflict(Constraint::AdminExists));
                 }
-                insert(tx, &user, &id, Some(&password), now)?;
+                insert(tx, &keys.user_rows, &user, &id, Some(&password), now)?;
                 spend(tx, &link, now)?;
-                audit::append(tx, &key, &AuditEvent::new(Some(&id), Action::UserFirstAdmin, &id), now)?;
-                by_id(tx, &id)?.ok_or(StoreError::NotFound)
+                audit::append(tx, &keys.audit, &AuditEvent::new(Some(&id), Action::UserFirstAdmin, &id), now)?;
+                by_id(tx, &keys.user_rows, &id)?.ok_or(StoreError::NotFound)
             })
             .await
     }
@@ -350,10 +466,10 @@ impl Store {
     /// Creates an account with a link that sets its password (and the
     /// invitation message, when it is mailed), audited, in one transaction.
     pub async fn invite_user(&self, invitation: Invitation, audit: AuditEvent, now: Timestamp) -> Result<User> {
-        let link_id = crate::new_id(now);
+        let (link_id, key) = (crate::new_id(now), self.row_key()?);
         self.audited(audit, now, move |tx| {
             let Invitation { user, id, link_digest, link_expires, mail } = invitation;
-            insert(tx, &user, &id, None, now)?;
+            insert(tx, &key, &user, &id, None, now)?;
             let link = NewLink {
                 id: link_id,
                 purpose: LinkPurpose::SetPassword,
@@ -365,7 +481,7 @@ impl Store {
             if let Some(mail) = &mail {
                 outbox::insert(tx, mail, now)?;
             }
-            by_id(tx, &id)?.ok_or(StoreError::NotFound)
+            by_id(tx, &key, &id)?.ok_or(StoreError::NotFound)
         })
         .await
     }
@@ -400,18 +516,20 @@ impl Store {
 
     /// Changes a role and ends the user's sessions (a privilege change).
     pub async fn set_role(&self, user_id: &Id, role: Role, audit: AuditEvent, now: Timestamp) -> Result<()> {
-        let id = user_id.clone();
+        let (id, key) = (user_id.clone(), self.row_key()?);
         self.audited(audit, now, move |tx| {
             one(tx.execute(&SET_ROLE, args![role.as_str(), now, &id])?)?;
+            reseal(tx, &key, &id)?;
             crate::sessions::end_all(tx, &id, None)?;
             Ok(())
         })
         .await
     }
 
-    /// Disables (ending every session at once) or re-enables an account.
+    /// Disables an account (ending every session and revoking every API
+    /// token at once) or re-enables it (tokens stay revoked).
     pub async fn set_disabled(&self, user_id: &Id, disabled: bool, audit: AuditEvent, now: Timestamp) -> Result<()> {
-        let id = user_id.clone();
+        let (id, key) = (user_id.clone(), self.row_key()?);
         self.audited(audit, now, move |tx| {
             if tx.query_opt(&USER_EXISTS, args![&id], |_| Ok(()))?.is_none() {
                 return Err(StoreError::NotFound);
@@ -419,10 +537,11 @@ impl Store {
             if disabled {
                 tx.execute(&DISABLE_USER, args![now, &id])?;
                 crate::sessions::end_all(tx, &id, None)?;
+                crate::api_tokens::revoke_all(tx, &id, now)?;
             } else {
                 tx.execute(&ENABLE_USER, args![now, &id])?;
             }
-            Ok(())
+            reseal(tx, &key, &id)
         })
         .await
     }
@@ -436,9 +555,10 @@ impl Store {
         audit: AuditEvent,
         now: Timestamp,
     ) -> Result<()> {
-        let (id, keep) = (user_id.clone(), keep_session.cloned());
+        let (id, keep, key) = (user_id.clone(), keep_session.cloned(), self.row_key()?);
         self.audited(audit, now, move |tx| {
             one(tx.execute(&CHANGE_PASSWORD, args![&password, now, &id])?)?;
+            reseal(tx, &key, &id)?;
             crate::sessions::end_all(tx, &id, keep.as_ref())?;
             Ok(())
         })

@@ -93,7 +93,7 @@ impl Vault {
             }
         }
         let ring = ring.expect("at least one data key exists");
-        store.set_audit_key(ring.audit_key());
+        store.set_keys(crate::StoreKeys::from_blind(ring.blind_key()));
         Ok(Vault { ring: Arc::new(ring) })
     }
 

@@ -332,6 +332,8 @@ pub(crate) enum Lock {
     FirstAdmin,
     /// Appending to the audit chain (sequence numbers without gaps).
     AuditChain,
+    /// One rate-limit key (a number derived from it).
+    Key(i64),
 }
 
 impl Lock {
@@ -343,6 +345,7 @@ impl Lock {
             Lock::Migrations => BASE,
             Lock::FirstAdmin => BASE + 1,
             Lock::AuditChain => BASE + 2,
+            Lock::Key(k) => k,
         }
     }
 }

@@ -2,14 +2,13 @@
 
 use kiteline_core::audit::verify_chain;
 use kiteline_store::testing::TestDb;
-use kiteline_store::{Action, AuditEvent, AuditFilter, Counter, Engine};
+use kiteline_store::{Action, AuditEvent, AuditFilter, Engine};
 
-use super::{AUDIT_KEY, audited_store, raw_exec, raw_try, t};
+use super::{audit_key, audited_store, raw_exec, raw_try, t};
 
 story!(
     the_audit_chain_verifies_and_survives_retention,
     an_edited_or_deleted_audit_row_breaks_the_chain,
-    a_failed_attempt_counts_and_is_audited_together,
 );
 
 async fn the_audit_chain_verifies_and_survives_retention(db: &TestDb) {
@@ -19,7 +18,7 @@ async fn the_audit_chain_verifies_and_survives_retention(db: &TestDb) {
     }
     let (anchor, entries) = s.audit_chain().await.unwrap();
     assert_eq!(anchor, None);
-    assert_eq!(verify_chain(&AUDIT_KEY, None, &entries), Ok(6));
+    assert_eq!(verify_chain(&audit_key(), None, &entries), Ok(6));
     assert_eq!(entries[0].at_micros, t(0).as_microsecond());
     assert_eq!(entries[5].actor, "system");
     assert_eq!((entries[5].action.as_str(), entries[5].object_type.as_str()), ("audit.view", "audit_log"));
@@ -43,7 +42,7 @@ async fn the_audit_chain_verifies_and_survives_retention(db: &TestDb) {
     let (anchor, entries) = s.audit_chain().await.unwrap();
     assert_eq!(anchor.as_ref().map(|a| a.seq), Some(3));
     assert_eq!(entries.first().map(|e| e.seq), Some(4));
-    assert_eq!(verify_chain(&AUDIT_KEY, anchor.as_ref(), &entries), Ok(4));
+    assert_eq!(verify_chain(&audit_key(), anchor.as_ref(), &entries), Ok(4));
 }
 
 async fn an_edited_or_deleted_audit_row_breaks_the_chain(db: &TestDb) {
@@ -63,26 +62,13 @@ async fn an_edited_or_deleted_audit_row_breaks_the_chain(db: &TestDb) {
     raw_exec(db, "UPDATE audit_log SET object_id = 'someone-else' WHERE seq = 2").await;
     let (anchor, entries) = s.audit_chain().await.unwrap();
     assert!(matches!(
-        verify_chain(&AUDIT_KEY, anchor.as_ref(), &entries),
+        verify_chain(&audit_key(), anchor.as_ref(), &entries),
         Err(kiteline_core::audit::ChainError::Edited { seq: 2 })
     ));
     raw_exec(db, "DELETE FROM audit_log WHERE seq = 2").await;
     let (anchor, entries) = s.audit_chain().await.unwrap();
     assert!(matches!(
-        verify_chain(&AUDIT_KEY, anchor.as_ref(), &entries),
+        verify_chain(&audit_key(), anchor.as_ref(), &entries),
         Err(kiteline_core::audit::ChainError::Broken { seq: 3, .. })
     ));
-}
-
-async fn a_failed_attempt_counts_and_is_audited_together(db: &TestDb) {
-    let s = audited_store(db);
-    let counter = || Some(Counter { key: "login-account:u1".into(), window_start: t(0) });
-    for _ in 0..3 {
-        s.record_failure(counter(), AuditEvent::new(None, Action::SessionLoginFailed, "u1"), t(1)).await.unwrap();
-    }
-    s.record_failure(None, AuditEvent::new(None, Action::UserSecondFactorFailed, "u1"), t(2)).await.unwrap();
-    assert_eq!(s.rate_count("login-account:u1", t(0)).await.unwrap(), 3);
-    let (_, entries) = s.audit_chain().await.unwrap();
-    assert_eq!(entries.len(), 4);
-    assert_eq!(verify_chain(&AUDIT_KEY, None, &entries), Ok(4));
 }

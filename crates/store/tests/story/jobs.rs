@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use kiteline_store::testing::{self, TestDb};
 use kiteline_store::{Engine, Id, JobState, NewJob, SharedStore, Store, StoreError, new_id};
 
-use super::{store, t};
+use super::{raw_rows, seal, store, t, unseal};
 
 story!(
     jobs_are_claimed_retried_and_finished,
@@ -16,7 +16,7 @@ story!(
 );
 
 fn job(kind: &str, run_at: Timestamp, max_attempts: u32) -> NewJob {
-    NewJob { id: new_id(run_at), kind: kind.into(), payload: "{}".into(), run_at, max_attempts }
+    NewJob { id: new_id(run_at), kind: kind.into(), payload: "{}".into(), run_at, max_attempts, sealed: None }
 }
 
 async fn jobs_are_claimed_retried_and_finished(db: &TestDb) {
@@ -102,4 +102,23 @@ async fn two_workers_never_run_the_same_job(db: &TestDb) {
     assert!(twice.is_empty(), "jobs run more than once: {twice:?}");
     assert_eq!(per_worker.iter().sum::<usize>(), JOBS);
     assert_eq!(s.job_counts().await.unwrap(), [0, 0, JOBS as u64, 0]);
+}
+
+async fn a_sealed_payload_reaches_the_worker_and_is_dropped_when_the_job_ends(db: &TestDb) {
+    let s = store(db);
+    for (kind, attempts) in [("done", 3), ("failed", 1)] {
+        let mut j = job(kind, t(0), attempts);
+        j.sealed = Some(seal(b"ana@example.org"));
+        s.enqueue_job(j, t(0)).await.unwrap();
+    }
+    for _ in 0..2 {
+        let c = s.claim_job("w", t(1), t(60)).await.unwrap().unwrap();
+        assert_eq!(c.sealed.as_ref().map(unseal).as_deref(), Some(&b"ana@example.org"[..]));
+        match c.kind.as_str() {
+            "done" => s.complete_job(&c.id, "w", t(2)).await.unwrap(),
+            _ => s.fail_job(&c.id, "w", "gave up", None, t(2)).await.unwrap(),
+        }
+    }
+    let left = raw_rows(db, "SELECT COUNT(*) FROM jobs WHERE sealed_payload IS NOT NULL").await;
+    assert_eq!(left[0][0], "0", "no personal data stays in the jobs table");
 }

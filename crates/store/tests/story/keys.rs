@@ -56,6 +56,7 @@ async fn backup_is_sqlite_only(db: &TestDb) {
         Engine::Sqlite => {
             s.backup_to(&out).await.unwrap();
             let copy = Store::open_sqlite(&out).await.unwrap();
+            copy.set_keys(testing::keys());
             assert!(copy.migrate().await.unwrap().is_empty());
             assert!(copy.user_by_email(&EmailAddress::parse("ana@example.org").unwrap()).await.unwrap().is_some());
             use std::os::unix::fs::PermissionsExt;

@@ -75,12 +75,15 @@ fn store(db: &TestDb) -> SharedStore {
     db.store.clone()
 }
 
-const AUDIT_KEY: [u8; 32] = [42; 32];
+/// The audit key of test stores (derived from the test blind-index key).
+fn audit_key() -> [u8; 32] {
+    testing::keys().audit
+}
 
+/// Test stores carry the test keys from the start; this name says a story
+/// relies on the audit log.
 fn audited_store(db: &TestDb) -> SharedStore {
-    let s = store(db);
-    s.set_audit_key(AUDIT_KEY);
-    s
+    store(db)
 }
 
 /// A vault with fixed test keys, to seal values the way the server does.

@@ -31,7 +31,7 @@ async fn sessions_end_on_disable_role_change_and_password_change(db: &TestDb) {
 
     s.create_session(session("s4", &u.id, 600, t(1000)), login(), t(13)).await.unwrap();
     let all = AuditEvent::new(Some(&u.id), Action::SessionEndAll, &u.id);
-    assert_eq!(s.end_user_sessions(&u.id, Some(&d("s4")), Some(all), t(14)).await.unwrap(), 1);
+    assert_eq!(s.end_user_sessions(&u.id, Some(&d("s4")), false, Some(all), t(14)).await.unwrap(), 1);
     s.set_role(&u.id, Role::Coordinator, AuditEvent::new(None, Action::UserRoleChange, &u.id), t(15)).await.unwrap();
     assert!(s.session(&d("s4")).await.unwrap().is_none(), "a privilege change ends sessions");
 

@@ -8,7 +8,7 @@ use kiteline_store::{
     Role, StoreError, new_id,
 };
 
-use super::{audited_store, d, link, new_user, seal, store, t, unseal};
+use super::{audited_store, d, link, new_user, raw_exec, seal, session, store, t, unseal};
 
 fn mail() -> kiteline_store::NewMail {
     kiteline_store::NewMail { id: new_id(t(0)), sealed: seal(b"message"), job_id: new_id(t(0)) }
@@ -23,6 +23,8 @@ story!(
     invitations_profiles_roles_and_disabling,
     an_invitation_and_its_message_are_stored_together_or_not_at_all,
     a_reset_link_its_message_and_its_entry_are_stored_together_or_not_at_all,
+    a_password_set_by_link_ends_every_session,
+    a_user_row_edited_by_hand_is_no_longer_intact,
 );
 
 fn hash(s: &str) -> PasswordHash {
@@ -271,4 +273,77 @@ async fn a_reset_link_its_message_and_its_entry_are_stored_together_or_not_at_al
     assert!(matches!(dup, Err(StoreError::Conflict(Constraint::LinkDigest))), "{dup:?}");
     assert_eq!(s.job_counts().await.unwrap()[0], 1);
     assert_eq!(s.audit_chain().await.unwrap().1.len(), 1);
+}
+
+/// Seen in the review: a password reset left existing sessions signed in.
+async fn a_password_set_by_link_ends_every_session(db: &TestDb) {
+    let s = audited_store(db);
+    let u = s.create_user(new_user("ana@example.org", Role::Volunteer), new_id(t(0)), t(0)).await.unwrap();
+    for tok in ["phone", "laptop"] {
+        let ev = AuditEvent::new(Some(&u.id), Action::SessionLogin, &u.id);
+        s.create_session(session(tok, &u.id, 600, t(1000)), ev, t(1)).await.unwrap();
+    }
+    s.create_link(link(LinkPurpose::SetPassword, Some(&u.id), "reset", t(100)), None, None, t(2)).await.unwrap();
+    s.use_set_password_link(&d("reset"), hash("$argon2id$new"), t(3)).await.unwrap();
+    assert!(s.session(&d("phone")).await.unwrap().is_none() && s.session(&d("laptop")).await.unwrap().is_none());
+}
+
+/// Seen in the review: `UPDATE users SET role='admin', password_hash=<another
+/// account's hash>` gave a working admin login. The row's MAC no longer fits.
+async fn a_user_row_edited_by_hand_is_no_longer_intact(db: &TestDb) {
+    let s = audited_store(db);
+    let admin = s.create_user(new_user("admin@example.org", Role::Admin), new_id(t(0)), t(0)).await.unwrap();
+    let vol = s.create_user(new_user("vol@example.org", Role::Volunteer), new_id(t(0)), t(0)).await.unwrap();
+    s.create_link(link(LinkPurpose::SetPassword, Some(&admin.id), "a", t(100)), None, None, t(1)).await.unwrap();
+    s.use_set_password_link(&d("a"), hash("$argon2id$admins"), t(1)).await.unwrap();
+    let ev = AuditEvent::new(Some(&vol.id), Action::SessionLogin, &vol.id);
+    s.create_session(session("vol-session", &vol.id, 600, t(1000)), ev, t(2)).await.unwrap();
+    for u in s.list_users().await.unwrap() {
+        assert!(u.intact, "{} is intact after Kiteline's own changes", u.email);
+    }
+
+    raw_exec(
+        db,
+        &format!(
+            "UPDATE users SET role = 'admin', password_hash = (SELECT password_hash FROM users WHERE id = '{}') \
+             WHERE id = '{}'",
+            admin.id, vol.id
+        ),
+    )
+    .await;
+    let edited = s.user_by_email(&EmailAddress::parse("vol@example.org").unwrap()).await.unwrap().unwrap();
+    assert_eq!(edited.role, Role::Admin);
+    assert!(!edited.intact, "the edit is detected");
+    assert_eq!(s.password_hash(&vol.id).await.unwrap(), None, "and its hash is not handed out");
+    assert!(!s.session(&d("vol-session")).await.unwrap().unwrap().1.intact);
+    assert!(s.user_by_id(&admin.id).await.unwrap().unwrap().intact, "other rows are unaffected");
+
+    // Dropping the MAC does not help either.
+    raw_exec(db, &format!("UPDATE users SET row_mac = NULL WHERE id = '{}'", admin.id)).await;
+    assert!(!s.user_by_id(&admin.id).await.unwrap().unwrap().intact);
+}
+
+/// The migration that introduces the MAC seals the rows that exist, in the
+/// same transaction, so an upgraded database keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrading_seals_existing_user_rows() {
+    for db in kiteline_store::testing::each_engine_unmigrated().await {
+        let s = store(&db);
+        s.migrate_until(2).await.unwrap();
+        raw_exec(
+            &db,
+            "INSERT INTO users (id, email, name, role, password_hash, created_at, updated_at) \
+             VALUES ('0190a1b2-0000-7000-8000-000000000001', 'old@example.org', 'Old', 'admin', '$argon2id$x', 0, 0)"
+                .replace(", 0, 0)", match db.engine() {
+                    kiteline_store::Engine::Sqlite => ", 0, 0)",
+                    kiteline_store::Engine::Postgres => ", now(), now())",
+                })
+                .as_str(),
+        )
+        .await;
+        let applied = s.migrate().await.unwrap();
+        assert_eq!(applied.iter().map(|m| m.version).collect::<Vec<_>>(), [3]);
+        let old = s.user_by_email(&EmailAddress::parse("old@example.org").unwrap()).await.unwrap().unwrap();
+        assert!(old.intact, "{:?}: sealed by the migration", db.engine());
+    }
 }
