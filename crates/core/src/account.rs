@@ -107,6 +107,27 @@ pub fn invitable_roles(inviter: Role) -> &'static [Role] {
     }
 }
 
+/// Whether `viewer` (with their chapter) may see and manage an account with
+/// `target_role` in `target_chapter`. Admins and coordinators without a
+/// chapter (national) reach everyone; a chapter's coordinator reaches only
+/// that chapter's people, and at-large volunteers when the organization says
+/// so (`at_large_too`); volunteers reach no one.
+pub fn manages(
+    viewer: Role,
+    viewer_chapter: Option<&crate::Id>,
+    target_role: Role,
+    target_chapter: Option<&crate::Id>,
+    at_large_too: bool,
+) -> bool {
+    match (viewer, viewer_chapter) {
+        (Role::Admin, _) | (Role::Coordinator, None) => true,
+        (Role::Coordinator, Some(mine)) => {
+            target_chapter == Some(mine) || (at_large_too && target_chapter.is_none() && target_role == Role::Volunteer)
+        }
+        (Role::Volunteer, _) => false,
+    }
+}
+
 /// How far a signed-in session has got.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
@@ -430,7 +451,11 @@ mod tests {
             "my kiteline login",
             "iloveyou iloveyou",
         ] {
-            assert_eq!(check_new_password(bad, bad, "x@example.org", ""), Err(PasswordProblem::Common), "{bad} accepted");
+            assert_eq!(
+                check_new_password(bad, bad, "x@example.org", ""),
+                Err(PasswordProblem::Common),
+                "{bad} accepted"
+            );
         }
         for good in ["correct horse battery staple", "tamales en la cocina 7", "ñandú-ñandú!", "Vx7#kq2!Lm9@"] {
             assert_eq!(check_new_password(good, good, "x@example.org", ""), Ok(()), "{good} refused");
@@ -524,5 +549,20 @@ mod tests {
             assert_ne!(user_row_mac(&key, &edit), mac, "{edit:?}");
         }
         assert_ne!(user_row_mac(&[4; 32], &base), mac, "keyed");
+    }
+
+    #[test]
+    fn a_chapters_coordinator_reaches_only_that_chapter() {
+        let (north, south) = (crate::Id::from_parts(1, [1; 10]), crate::Id::from_parts(1, [2; 10]));
+        let (n, s_) = (Some(&north), Some(&south));
+        assert!(manages(Role::Admin, None, Role::Admin, s_, false));
+        assert!(manages(Role::Coordinator, None, Role::Volunteer, s_, false), "national coordinators see all");
+        assert!(manages(Role::Coordinator, n, Role::Volunteer, n, false));
+        assert!(manages(Role::Coordinator, n, Role::Coordinator, n, false));
+        assert!(!manages(Role::Coordinator, n, Role::Volunteer, s_, true), "another chapter, never");
+        assert!(!manages(Role::Coordinator, n, Role::Admin, None, true), "admins are not at-large volunteers");
+        assert!(!manages(Role::Coordinator, n, Role::Volunteer, None, false), "at-large only if the setting says so");
+        assert!(manages(Role::Coordinator, n, Role::Volunteer, None, true));
+        assert!(!manages(Role::Volunteer, None, Role::Volunteer, None, true));
     }
 }

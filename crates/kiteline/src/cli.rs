@@ -66,6 +66,14 @@ fn command() -> Command {
                             .value_name("SCOPE")
                             .default_value("read")
                             .value_parser(["read", "write", "admin"]),
+                    )
+                    .arg(
+                        Arg::new("days")
+                            .long("days")
+                            .value_name("DAYS")
+                            .default_value("90")
+                            .value_parser(clap::value_parser!(u32).range(1..=365))
+                            .help("how long the token works (1-365 days)"),
                     ),
             ),
         )
@@ -256,7 +264,14 @@ async fn token_create(config: &Config, args: &ArgMatches) -> Result<(), Fail> {
     if user.disabled_at.is_some() {
         return Err(Fail::usage("--email: this account is disabled"));
     }
-    let (created, token) = actions::mint_api_token(&app.store, &user.id, label, scope, None, Timestamp::now()).await?;
+    if user.role >= Role::Coordinator && !user.totp_enabled {
+        return Err(Fail::usage(
+            "--email: staff must enrol two-step login before an API token can be made for them (log in once on the web)",
+        ));
+    }
+    let days = args.get_one::<u32>("days").copied().unwrap_or(actions::DEFAULT_TOKEN_DAYS);
+    let (created, token) =
+        actions::mint_api_token(&app.store, &user.id, label, scope, days, None, Timestamp::now()).await?;
     println!("created {} token {} ({:?}) for {}", scope.as_str(), created.id, created.label, user.email);
     println!("it is shown only now; store it somewhere safe:");
     println!("{token}");

@@ -390,17 +390,15 @@ pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Config, Con
         1,
         36500,
     )?;
-    let allow_readable_key_file = parse_bool(
-        "KITELINE_ALLOW_READABLE_KEY_FILE",
-        get("KITELINE_ALLOW_READABLE_KEY_FILE", &mut sources),
-        false,
-    )?;
+    let allow_readable_key_file =
+        parse_bool("KITELINE_ALLOW_READABLE_KEY_FILE", get("KITELINE_ALLOW_READABLE_KEY_FILE", &mut sources), false)?;
     let chapter_coordinators_see_at_large = parse_bool(
         "KITELINE_CHAPTER_COORDINATORS_SEE_AT_LARGE",
         get("KITELINE_CHAPTER_COORDINATORS_SEE_AT_LARGE", &mut sources),
         false,
     )?;
-    let mut seconds = |name: &'static str, default: u64, max: u64| parse_number(name, get(name, &mut sources), default, 1, max);
+    let mut seconds =
+        |name: &'static str, default: u64, max: u64| parse_number(name, get(name, &mut sources), default, 1, max);
     let header_timeout_seconds = seconds("KITELINE_HEADER_TIMEOUT_SECONDS", 10, 300)?;
     let body_timeout_seconds = seconds("KITELINE_BODY_TIMEOUT_SECONDS", 30, 3600)?;
     let request_timeout_seconds = seconds("KITELINE_REQUEST_TIMEOUT_SECONDS", 60, 3600)?;

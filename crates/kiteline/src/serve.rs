@@ -55,11 +55,13 @@ pub async fn open(config: &Config) -> Result<App, Fail> {
         create_private_dir(Path::new(path).parent().unwrap_or(Path::new("")))?;
     }
     create_private_dir(config.key_file.parent().unwrap_or(Path::new("")))?;
-    let (keys, created) = keyfile::load_or_create(&config.key_file, config.allow_readable_key_file).map_err(Fail::usage)?;
+    let (keys, created) =
+        keyfile::load_or_create(&config.key_file, config.allow_readable_key_file).map_err(Fail::usage)?;
     if created {
         tracing::warn!(path = %config.key_file.display(), "created a new key file; back it up apart from the database");
     }
-    let store = kiteline_store::open(&config.database_url, config.db_pool_size)
+    let store_keys = kiteline_store::StoreKeys::from_blind(&keys.blind);
+    let store = kiteline_store::open(&config.database_url, config.db_pool_size, store_keys)
         .await
         .map_err(|e| Fail::run(format!("database: {e}")))?;
     let vault =
@@ -139,6 +141,8 @@ pub async fn serve(config: Config) -> Result<(), Fail> {
             site_name: config.site_name.clone(),
             mail_from: config.mail_from.clone(),
             client_ip_header: config.client_ip_header.clone(),
+            trusted_proxies: config.trusted_proxies,
+            chapter_coordinators_see_at_large: config.chapter_coordinators_see_at_large,
         }),
         limits: Arc::new(kiteline_web::security::RateLimits::new(config.rate_limits)),
     };
@@ -148,6 +152,8 @@ pub async fn serve(config: Config) -> Result<(), Fail> {
     let worker = config.worker.then(|| {
         let mut w = Worker::new(app.store.clone(), app.vault.clone(), transport, config.mail_from.clone());
         w.audit_retention_days = config.audit_retention_days;
+        w.site_name.clone_from(&config.site_name);
+        w.public_url.clone_from(&config.public_url);
         let rx = stop_rx.clone();
         tokio::spawn(async move { w.run(rx).await })
     });
@@ -195,6 +201,8 @@ pub async fn worker_only(config: Config, once: bool) -> Result<(), Fail> {
     let app = open(&config).await?;
     let mut worker = Worker::new(app.store, app.vault, transport(&config)?, config.mail_from.clone());
     worker.audit_retention_days = config.audit_retention_days;
+    worker.site_name.clone_from(&config.site_name);
+    worker.public_url.clone_from(&config.public_url);
     if once {
         let n = worker.run_until_idle().await?;
         println!("ran {n} job(s)");

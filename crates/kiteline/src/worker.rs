@@ -31,6 +31,10 @@ pub struct Worker {
     pub name: String,
     /// Audit entries older than this many days are pruned by maintenance.
     pub audit_retention_days: u64,
+    /// The organization's name and public URL, for mail the worker writes
+    /// (password-reset links).
+    pub site_name: String,
+    pub public_url: String,
 }
 
 /// How often an idle worker runs maintenance (purges of expired data).
@@ -53,7 +57,16 @@ impl Worker {
     pub fn new(store: SharedStore, vault: Vault, transport: Arc<dyn MailTransport>, mail_from: String) -> Worker {
         let name =
             format!("{}-{}", std::process::id(), kiteline_core::crypto::hex(&kiteline_store::random_bytes::<4>()));
-        Worker { store, vault, transport, mail_from, name, audit_retention_days: 180 }
+        Worker {
+            store,
+            vault,
+            transport,
+            mail_from,
+            name,
+            audit_retention_days: 180,
+            site_name: "Kiteline".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+        }
     }
 
     /// Runs until `shutdown` turns true; the job in hand is always finished.
@@ -112,7 +125,7 @@ impl Worker {
     /// on several nodes at once.
     pub async fn maintenance(&self, now: Timestamp) -> Result<(), StoreError> {
         let sessions = self.store.prune_sessions(now).await?;
-        let counters = self.store.prune_rate_counters(now - SignedDuration::from_hours(24)).await?;
+        let counters = self.store.prune_attempts(now - SignedDuration::from_hours(24)).await?;
         let cutoff = now - SignedDuration::from_hours(24 * self.audit_retention_days as i64);
         let audit = self.store.prune_audit(cutoff, now).await?;
         tracing::info!(sessions, counters, audit_entries = audit, "maintenance done");
@@ -131,6 +144,20 @@ impl Worker {
     async fn handle(&self, job: &ClaimedJob) -> Result<(), JobError> {
         match job.kind.as_str() {
             SEND_MAIL_JOB => self.send_mail(&outbox_id(&job.payload)?).await,
+            kiteline_web::actions::PASSWORD_RESET_JOB => {
+                let ctx = kiteline_web::actions::Ctx {
+                    store: &self.store,
+                    vault: &self.vault,
+                    site_name: &self.site_name,
+                    public_url: &self.public_url,
+                };
+                kiteline_web::actions::run_password_reset(ctx, &job.id, job.sealed.as_ref(), Timestamp::now())
+                    .await
+                    .map_err(|e| match e {
+                        kiteline_web::actions::ResetJobError::Payload => JobError::Permanent(e.to_string()),
+                        other => JobError::Retry(other.to_string()),
+                    })
+            }
             other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
         }
     }

@@ -292,7 +292,10 @@ impl Store {
     }
 
     fn keys(&self) -> Result<StoreKeys> {
-        self.keys.read().unwrap_or_else(|p| p.into_inner()).ok_or(StoreError::Unsupported("the store's keys are not set"))
+        self.keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .ok_or(StoreError::Unsupported("the store's keys are not set"))
     }
 
     fn audit_key(&self) -> Result<[u8; 32]> {

@@ -17,14 +17,18 @@ pub struct SessionRecord {
     pub expires_at: Timestamp,
     /// When the second factor was last proved in this session.
     pub second_factor_at: Option<Timestamp>,
+    /// Kept on its device ("keep me signed in"), so its cookie outlives the
+    /// browser session.
+    pub persistent: bool,
 }
 
 static INSERT_SESSION: Sql = Sql::new(
-    "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, idle_seconds, expires_at, second_factor_at) \
-     VALUES ($1, $2, $3, $3, $4, $5, $6)",
+    "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, idle_seconds, expires_at, second_factor_at, \
+     persistent) VALUES ($1, $2, $3, $3, $4, $5, $6, $7)",
 );
 static SESSION: Sql = Sql::new(
-    "SELECT user_id, created_at, last_seen_at, idle_seconds, expires_at, second_factor_at FROM sessions WHERE id_hash = $1",
+    "SELECT user_id, created_at, last_seen_at, idle_seconds, expires_at, second_factor_at, persistent \
+     FROM sessions WHERE id_hash = $1",
 );
 static TOUCH_SESSION: Sql = Sql::new("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2");
 static ROTATE_SESSION: Sql =
@@ -46,6 +50,7 @@ impl SessionRecord {
             idle_seconds: r.get(3)?,
             expires_at: r.get(4)?,
             second_factor_at: r.get(5)?,
+            persistent: r.get(6)?,
         })
     }
 }
@@ -72,6 +77,7 @@ pub struct NewSession {
     pub idle_seconds: i64,
     pub expires_at: Timestamp,
     pub second_factor_at: Option<Timestamp>,
+    pub persistent: bool,
     /// The browser's previous session, which ends in the same transaction
     /// (a new id at every login: no fixation).
     pub replaces: Option<TokenDigest>,
@@ -88,7 +94,7 @@ impl Store {
             }
             tx.execute(
                 &INSERT_SESSION,
-                args![&s.digest, &s.user_id, now, s.idle_seconds, s.expires_at, s.second_factor_at],
+                args![&s.digest, &s.user_id, now, s.idle_seconds, s.expires_at, s.second_factor_at, s.persistent],
             )?;
             Ok(())
         })

@@ -211,6 +211,7 @@ pub fn session(
         idle_seconds,
         expires_at,
         second_factor_at,
+        persistent: false,
         replaces: None,
     }
 }

@@ -241,7 +241,8 @@ impl User {
         };
         let stored: Option<String> = r.get(17)?;
         let expected = protected.mac(key);
-        user.intact = stored.is_some_and(|m| kiteline_core::crypto::constant_time_eq(m.as_bytes(), expected.as_bytes()));
+        user.intact =
+            stored.is_some_and(|m| kiteline_core::crypto::constant_time_eq(m.as_bytes(), expected.as_bytes()));
         Ok(user)
     }
 
@@ -354,6 +355,26 @@ impl Store {
     pub async fn user_by_email(&self, email: &EmailAddress) -> Result<Option<User>> {
         let (email, key) = (email.clone(), self.row_key()?);
         self.db.read(move |tx| tx.query_opt(&USER_BY_EMAIL, args![email.as_str()], |r| User::from_row(&key, r))).await
+    }
+
+    /// For a login: the account with this address and, if it is active and
+    /// its row intact, its password hash — one read, whatever the answer, so
+    /// known and unknown addresses cost the same.
+    pub async fn login_candidate(&self, email: &EmailAddress) -> Result<Option<(User, Option<PasswordHash>)>> {
+        let (email, key) = (email.clone(), self.row_key()?);
+        self.db
+            .read(move |tx| {
+                let found = tx.query_opt(&USER_BY_EMAIL, args![email.as_str()], |r| {
+                    let user = User::from_row(&key, r)?;
+                    let hash: Option<PasswordHash> = r.get(15)?;
+                    Ok((user, hash))
+                })?;
+                Ok(found.map(|(user, hash)| {
+                    let usable = user.intact && user.disabled_at.is_none();
+                    (user, hash.filter(|_| usable))
+                }))
+            })
+            .await
     }
 
     /// The stored password hash of an active user whose row is intact.

@@ -191,7 +191,9 @@ pub struct TokenRow {
     pub scope: String,
     pub created: String,
     pub last_used: String,
+    pub expires: String,
     pub revoked: bool,
+    pub expired: bool,
 }
 
 #[derive(Template)]
@@ -201,6 +203,10 @@ pub struct TokensPage {
     pub tokens: Vec<TokenRow>,
     pub new_token: Option<String>,
     pub scopes: Vec<&'static str>,
+    /// Lifetimes offered: days, and how they read.
+    pub lifetimes: Vec<(u32, String)>,
+    /// Admin scope is offered, so the form asks for a fresh code.
+    pub admin_scope_offered: bool,
     pub errors: Vec<FieldError>,
 }
 

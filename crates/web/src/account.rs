@@ -16,11 +16,13 @@ use kiteline_templates::pages::{
 use serde::Deserialize;
 
 use crate::AppState;
+use crate::actions::TOKEN_DAYS;
 use crate::auth::{CodeForm, checked_code, new_recovery_codes, recovery_digest, totp_context};
 use crate::error::AppError;
 use crate::routes::{html, parse_name, password_errors};
 use crate::security::{
-    ClientNet, Enrolling, LOGIN_NET, Member, Page, Signed, Stage, new_session_id, session_cookie_name, set_cookie,
+    CODE_ACCOUNT, CODE_NET, ClientNet, Enrolling, LOGIN_NET, Member, Page, Signed, Stage, new_session_id,
+    session_cookie_name, set_cookie,
 };
 
 /// Languages offered on the profile (code, name in that language).
@@ -189,14 +191,16 @@ pub async fn password_submit(
     Form(form): Form<PasswordChange>,
 ) -> Result<Response, AppError> {
     let tr = c.tr;
-    let secs = Timestamp::now().as_second();
-    state.limits.check(LOGIN_NET, &net, secs).map_err(AppError::RateLimited)?;
+    let now = Timestamp::now();
+    // Counted before the current password is checked; given back if right.
+    let reserved =
+        state.limits.reserve_both(&state, (LOGIN_NET, &net), (CODE_ACCOUNT, s.user.id.as_str()), now).await?;
     let stored = state.store.password_hash(&s.user.id).await?.ok_or(AppError::Forbidden)?;
     if !crate::password::verify(form.current, stored).await? {
-        state.limits.hit(LOGIN_NET, &net, secs);
         let errors = vec![FieldError { field: "current", message: tr.t("error-current-password") }];
         return html(StatusCode::UNPROCESSABLE_ENTITY, PasswordChangePage { c, done: false, errors });
     }
+    state.limits.refund(&state, reserved).await?;
     let errors = password_errors(tr, &form.password, &form.confirm, &s.user.email, &s.user.name);
     if !errors.is_empty() {
         return html(StatusCode::UNPROCESSABLE_ENTITY, PasswordChangePage { c, done: false, errors });
@@ -276,11 +280,12 @@ pub async fn two_factor_confirm(
     Enrolling(s): Enrolling,
     Page(c): Page,
     ClientNet(net): ClientNet,
+    headers: axum::http::HeaderMap,
     Form(form): Form<CodeForm>,
 ) -> Result<Response, AppError> {
     let tr = c.tr;
     let now = Timestamp::now();
-    state.limits.check(crate::security::CODE_NET, &net, now.as_second()).map_err(AppError::RateLimited)?;
+    let reserved = state.limits.reserve_both(&state, (CODE_NET, &net), (CODE_ACCOUNT, s.user.id.as_str()), now).await?;
     let st = state.store.totp_state(&s.user.id).await?;
     let Some(pending) = st.pending else { return Ok(Redirect::to("/account/2fa").into_response()) };
     let secret = state
@@ -288,10 +293,10 @@ pub async fn two_factor_confirm(
         .open(FieldContext::new("users", "totp_pending", s.user.id.as_str()), &pending)
         .map_err(|e| AppError::Internal(format!("TOTP pending: {e}")))?;
     let Some(step) = totp::verify(&secret, &form.code, now.as_second(), st.last_step) else {
-        state.limits.hit(crate::security::CODE_NET, &net, now.as_second());
         let errors = vec![FieldError { field: "code", message: tr.t("error-code-invalid") }];
         return two_factor_page(&state, c, &s, vec![], errors).await;
     };
+    state.limits.refund(&state, reserved).await?;
     let codes = new_recovery_codes();
     // Privilege change: the session gets a new id, with the factor proved,
     // in the same transaction as the enrolment.
@@ -307,12 +312,13 @@ pub async fn two_factor_confirm(
     state.store.enable_totp(&s.user.id, enrolment, event, now).await?;
     let mut signed = s.clone();
     signed.stage = Stage::Full;
+    // The page is rendered for the new session id: its forms carry its token.
+    let mut c = c;
+    c.csrf = crate::security::csrf_for_new_session(&state, &headers, &id);
     let mut response = two_factor_page(&state, c, &signed, codes, vec![]).await?;
     let https = state.config.is_https();
-    let max_age = s.session.expires_at.duration_since(now).as_secs().max(1);
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, set_cookie(session_cookie_name(https), &id, https, Some(max_age)));
+    let max_age = crate::auth::persistent_age(&s, now);
+    response.headers_mut().append(header::SET_COOKIE, set_cookie(session_cookie_name(https), &id, https, max_age));
     Ok(response)
 }
 
@@ -377,6 +383,7 @@ async fn tokens_page(
     errors: Vec<FieldError>,
 ) -> Result<Response, AppError> {
     let tr = c.tr;
+    let now = Timestamp::now();
     let tokens = state
         .store
         .api_tokens_of(&user.id)
@@ -388,11 +395,16 @@ async fn tokens_page(
             scope: t.scope.as_str().to_owned(),
             created: when(Some(t.created_at), tr),
             last_used: when(t.last_used_at, tr),
+            expires: when(Some(t.expires_at), tr),
             revoked: t.revoked_at.is_some(),
+            expired: now >= t.expires_at,
         })
         .collect();
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    html(status, TokensPage { c, tokens, new_token, scopes: scopes_for(user.role), errors })
+    let scopes = scopes_for(user.role);
+    let lifetimes = TOKEN_DAYS.iter().map(|d| (*d, tr.t_with("tokens-days", &[("days", &d.to_string())]))).collect();
+    let admin_scope_offered = scopes.contains(&"admin");
+    html(status, TokensPage { c, tokens, new_token, scopes, lifetimes, admin_scope_offered, errors })
 }
 
 pub async fn tokens(State(state): State<AppState>, Member(s): Member, Page(c): Page) -> Result<Response, AppError> {
@@ -405,12 +417,20 @@ pub struct NewToken {
     label: String,
     #[serde(default)]
     scope: String,
+    #[serde(default)]
+    days: String,
+    /// A fresh second-factor code, required for the admin scope.
+    #[serde(default)]
+    code: String,
 }
 
+/// Minting a token with the admin scope is a sensitive act: it asks for a
+/// fresh second-factor code, like a role change.
 pub async fn token_create(
     State(state): State<AppState>,
     Member(s): Member,
     Page(c): Page,
+    ClientNet(net): ClientNet,
     Form(form): Form<NewToken>,
 ) -> Result<Response, AppError> {
     let tr = c.tr;
@@ -423,12 +443,24 @@ pub async fn token_create(
     if scope.is_none() {
         errors.push(FieldError { field: "scope", message: tr.t("error-scope") });
     }
-    let Some(scope) = scope.filter(|_| errors.is_empty()) else {
+    // Chosen on the form; a client that sends none gets the default.
+    let days = match form.days.trim() {
+        "" => Some(crate::actions::DEFAULT_TOKEN_DAYS),
+        d => d.parse::<u32>().ok().filter(|d| TOKEN_DAYS.contains(d)),
+    };
+    if days.is_none() {
+        errors.push(FieldError { field: "days", message: tr.t("error-token-days") });
+    }
+    let (Some(scope), Some(days)) = (scope.filter(|_| errors.is_empty()), days) else {
         return tokens_page(&state, c, &s.user, None, errors).await;
     };
+    if scope == TokenScope::Admin && !checked_code(&state, &net, &s.user, &form.code, false).await? {
+        let errors = vec![FieldError { field: "code", message: tr.t("error-code-invalid") }];
+        return tokens_page(&state, c, &s.user, None, errors).await;
+    }
+    let now = Timestamp::now();
     let (_, token) =
-        crate::actions::mint_api_token(&state.store, &s.user.id, label, scope, Some(&s.user.id), Timestamp::now())
-            .await?;
+        crate::actions::mint_api_token(&state.store, &s.user.id, label, scope, days, Some(&s.user.id), now).await?;
     tokens_page(&state, c, &s.user, Some(token), vec![]).await
 }
 

@@ -12,8 +12,8 @@ use jiff::{SignedDuration, Timestamp};
 use kiteline_core::TokenDigest;
 use kiteline_store::vault::Vault;
 use kiteline_store::{
-    Action, ApiToken, AuditEvent, Id, Invitation, LinkPurpose, NewApiToken, NewLink, NewUser, Store, StoreError,
-    TokenScope, User, new_id,
+    Action, ApiToken, AuditEvent, Id, Invitation, LinkPurpose, NewApiToken, NewJob, NewLink, NewUser, Store,
+    StoreError, TokenScope, User, new_id,
 };
 use kiteline_templates::Lang;
 use kiteline_templates::mail::MailKind;
@@ -117,14 +117,72 @@ pub async fn request_password_reset(ctx: Ctx<'_>, user: &User, now: Timestamp) -
     Ok(())
 }
 
+/// The job kind that looks up a reset request's address and mails the link.
+pub const PASSWORD_RESET_JOB: &str = "password_reset";
+
+fn job_context(id: &Id) -> kiteline_core::crypto::FieldContext<'_> {
+    kiteline_core::crypto::FieldContext::new("jobs", "sealed_payload", id.as_str())
+}
+
+/// A reset request as a job: the address sealed in it, nothing in the clear.
+pub fn password_reset_job(vault: &Vault, email: &kiteline_core::EmailAddress, now: Timestamp) -> NewJob {
+    let id = new_id(now);
+    let sealed = vault.seal(job_context(&id), email.as_str().as_bytes());
+    NewJob {
+        id,
+        kind: PASSWORD_RESET_JOB.to_owned(),
+        payload: "{}".to_owned(),
+        run_at: now,
+        max_attempts: kiteline_core::jobs::DEFAULT_MAX_ATTEMPTS,
+        sealed: Some(sealed),
+    }
+}
+
+/// Runs a reset request's job: if the address has an active, intact
+/// account, a reset link and its message (see [`request_password_reset`]);
+/// otherwise nothing, silently.
+pub async fn run_password_reset(
+    ctx: Ctx<'_>,
+    job_id: &Id,
+    sealed: Option<&kiteline_store::Sealed>,
+    now: Timestamp,
+) -> Result<(), ResetJobError> {
+    let sealed = sealed.ok_or(ResetJobError::Payload)?;
+    let plain = ctx.vault.open(job_context(job_id), sealed).map_err(|_| ResetJobError::Payload)?;
+    let email =
+        std::str::from_utf8(&plain).ok().and_then(kiteline_core::EmailAddress::parse).ok_or(ResetJobError::Payload)?;
+    match ctx.store.user_by_email(&email).await? {
+        Some(user) if user.disabled_at.is_none() && user.intact => Ok(request_password_reset(ctx, &user, now).await?),
+        _ => Ok(()),
+    }
+}
+
+/// Why a reset job did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum ResetJobError {
+    /// The sealed address is missing or cannot be opened: retrying cannot help.
+    #[error("the job's sealed payload is missing or cannot be opened")]
+    Payload,
+    #[error(transparent)]
+    Mail(#[from] QueueError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How long a new API token works unless another lifetime is chosen.
+pub const DEFAULT_TOKEN_DAYS: u32 = 90;
+/// The lifetimes a token may be given, in days.
+pub const TOKEN_DAYS: [u32; 4] = [7, 30, 90, 365];
+
 /// Mints an API token for `owner` (audited with `actor`, `None` for the
-/// command line). Returns its record and the token, which is shown once:
-/// only its digest is stored.
+/// command line), working for `days`. Returns its record and the token,
+/// which is shown once: only its digest is stored.
 pub async fn mint_api_token(
     store: &Store,
     owner: &Id,
     label: &str,
     scope: TokenScope,
+    days: u32,
     actor: Option<&Id>,
     now: Timestamp,
 ) -> Result<(ApiToken, String), StoreError> {
@@ -132,8 +190,14 @@ pub async fn mint_api_token(
     let token = format!("kl_{secret}");
     let id = new_id(now);
     let event = AuditEvent::new(actor, Action::ApiTokenCreate, &id);
-    let new =
-        NewApiToken { id, user_id: owner.clone(), label: label.to_owned(), scope, digest: TokenDigest::of(&token) };
+    let new = NewApiToken {
+        id,
+        user_id: owner.clone(),
+        label: label.to_owned(),
+        scope,
+        digest: TokenDigest::of(&token),
+        expires_at: now + SignedDuration::from_hours(24 * i64::from(days)),
+    };
     let created = store.create_api_token(new, event, now).await?;
     Ok((created, token))
 }

@@ -38,6 +38,7 @@ async fn users_page(
         .list_users()
         .await?
         .into_iter()
+        .filter(|u| in_scope(state, me, u))
         .map(|u| {
             let mut status = if u.disabled_at.is_some() {
                 tr.t("status-disabled")
@@ -73,7 +74,11 @@ async fn users_page(
         UsersPage {
             c,
             users,
-            chapters: chapters.into_iter().map(|c| (c.id.to_string(), c.name)).collect(),
+            chapters: chapters
+                .into_iter()
+                .filter(|c| me.user.chapter_id.is_none() || me.user.chapter_id.as_ref() == Some(&c.id))
+                .map(|c| (c.id.to_string(), c.name))
+                .collect(),
             all_roles: vec!["volunteer", "coordinator", "admin"],
             invite_roles: invitable(me.user.role),
             is_admin: me.user.role == Role::Admin,
@@ -82,6 +87,17 @@ async fn users_page(
             notice,
             errors,
         },
+    )
+}
+
+/// Whether `me` may see and manage `target` (the chapter-scope rule is `core`'s).
+fn in_scope(state: &AppState, me: &Signed, target: &kiteline_store::User) -> bool {
+    account::manages(
+        me.user.role,
+        me.user.chapter_id.as_ref(),
+        target.role,
+        target.chapter_id.as_ref(),
+        state.config.chapter_coordinators_see_at_large,
     )
 }
 
@@ -125,6 +141,11 @@ pub async fn invite(
         errors.push(FieldError { field: "role", message: tr.t("error-role") });
     }
     let chapter = if form.chapter.is_empty() {
+        // A chapter's coordinator invites into that chapter only (or at
+        // large, if the organization lets them manage at-large volunteers).
+        if me.user.chapter_id.is_some() && !state.config.chapter_coordinators_see_at_large {
+            errors.push(FieldError { field: "chapter", message: tr.t("error-chapter") });
+        }
         None
     } else {
         let found = Id::parse(&form.chapter);
@@ -132,7 +153,8 @@ pub async fn invite(
             Some(id) => state.store.chapters().await?.iter().any(|c| &c.id == id),
             None => false,
         };
-        if !exists {
+        let mine = me.user.chapter_id.is_none() || me.user.chapter_id == found;
+        if !exists || !mine {
             errors.push(FieldError { field: "chapter", message: tr.t("error-chapter") });
         }
         found

@@ -42,14 +42,19 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|t| t.starts_with("kl_") && t.len() < 100);
         let Some(token) = bearer else { return Err(api_error(StatusCode::UNAUTHORIZED, "a bearer token is required")) };
-        let found = state.store.api_token_by_digest(&TokenDigest::of(token)).await.map_err(|e| {
+        let now = Timestamp::now();
+        let found = state.store.api_token_by_digest(&TokenDigest::of(token), now).await.map_err(|e| {
             tracing::error!(error = %e, "API token lookup failed");
             api_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
         })?;
         let Some((token, user)) = found else {
-            return Err(api_error(StatusCode::UNAUTHORIZED, "the token is unknown or revoked"));
+            return Err(api_error(StatusCode::UNAUTHORIZED, "the token is unknown, expired or revoked"));
         };
-        let now = Timestamp::now();
+        if !user.intact {
+            tracing::error!(target: "kiteline::security", user = %user.id, "a user row failed its integrity check; API token refused");
+            let _ = state.store.append_audit(AuditEvent::new(None, Action::UserRowTampered, &user.id), now).await;
+            return Err(api_error(StatusCode::UNAUTHORIZED, "the token is unknown, expired or revoked"));
+        }
         if token.last_used_at.is_none_or(|t| now.duration_since(t) >= SignedDuration::from_secs(60)) {
             let _ = state.store.touch_api_token(&token.id, now).await;
         }
@@ -93,7 +98,7 @@ pub async fn logout_everywhere(State(state): State<AppState>, caller: Caller) ->
         return r;
     }
     let event = AuditEvent::new(Some(&caller.user.id), Action::SessionEndAll, &caller.user.id);
-    match state.store.end_user_sessions(&caller.user.id, None, Some(event), Timestamp::now()).await {
+    match state.store.end_user_sessions(&caller.user.id, None, false, Some(event), Timestamp::now()).await {
         Ok(n) => Json(json!({ "ended": n })).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "ending sessions failed");

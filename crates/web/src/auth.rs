@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use jiff::{SignedDuration, Timestamp};
 use kiteline_core::crypto::{FieldContext, hex};
 use kiteline_core::{EmailAddress, PasswordHash, TokenDigest, account, totp};
-use kiteline_store::{Action, AuditEvent, NewSession, User};
+use kiteline_store::{Action, Attempt, AuditEvent, NewSession, User};
 use kiteline_templates::pages::{FieldError, LoginPage, ResetPage, TotpPage};
 use serde::Deserialize;
 use tokio::sync::OnceCell;
@@ -18,10 +18,10 @@ use crate::error::AppError;
 use crate::locale::cookie;
 use crate::routes::html;
 use crate::security::{
-    Auth, AwaitingCode, CODE_ACCOUNT, CODE_NET, ClientNet, LOGIN_ACCOUNT, LOGIN_NET, Member, Page, RESET_ADDRESS,
-    RESET_NET, Stage, new_session_id, session_cookie_name, set_cookie,
+    Auth, AwaitingCode, CODE_ACCOUNT, CODE_NET, ClientNet, LOGIN_ACCOUNT, LOGIN_DEVICE, LOGIN_NET, Member, Page,
+    RESET_ADDRESS, RESET_NET, Stage, new_session_id, session_cookie_name, set_cookie,
 };
-use crate::{actions, password};
+use crate::{actions, device, password};
 
 /// Where a session goes after each step.
 fn landing(stage: Stage) -> &'static str {
@@ -32,16 +32,23 @@ fn landing(stage: Stage) -> &'static str {
     }
 }
 
-fn redirect_with_session(state: &AppState, to: &str, session_id: &str, max_age: i64) -> Response {
+/// A redirect that sets the session cookie: a browser-session cookie (gone
+/// when the browser closes) unless `max_age` keeps it on this device.
+fn redirect_with_session(state: &AppState, to: &str, session_id: &str, max_age: Option<i64>) -> Response {
     let mut r = Redirect::to(to).into_response();
     let https = state.config.is_https();
-    r.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(session_cookie_name(https), session_id, https, Some(max_age)));
+    r.headers_mut().append(header::SET_COOKIE, set_cookie(session_cookie_name(https), session_id, https, max_age));
     r
 }
 
 fn clear_session(state: &AppState, to: &str) -> Response {
-    redirect_with_session(state, to, "", 0)
+    redirect_with_session(state, to, "", Some(0))
+}
+
+/// When a session gets a new id, its cookie stays what it was: kept on this
+/// device (until the session's end) or only for this browser session.
+pub(crate) fn persistent_age(s: &crate::security::Signed, now: Timestamp) -> Option<i64> {
+    s.session.persistent.then(|| s.session.expires_at.duration_since(now).as_secs().max(1))
 }
 
 pub async fn login_form(Page(c): Page, axum::Extension(auth): axum::Extension<Auth>) -> Result<Response, AppError> {
@@ -57,6 +64,9 @@ pub struct LoginForm {
     email: String,
     #[serde(default)]
     password: String,
+    /// "Keep me signed in on this device": a cookie that outlives the browser.
+    #[serde(default)]
+    remember: String,
 }
 
 /// A hash to verify against when there is no account, so a login for an
@@ -74,19 +84,29 @@ pub async fn login_submit(
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
     let now = Timestamp::now();
-    let secs = now.as_second();
-    state.limits.check(LOGIN_NET, &net, secs).map_err(AppError::RateLimited)?;
-    let user = match EmailAddress::parse(&form.email) {
-        Some(e) => state.store.user_by_email(&e).await?,
+    let email = EmailAddress::parse(&form.email);
+    // One read, whatever the address: the account and its usable hash.
+    let found = match &email {
+        Some(e) => state.store.login_candidate(e).await?,
         None => None,
     };
-    if let Some(u) = &user {
-        state.limits.check_account(&state, LOGIN_ACCOUNT, u.id.as_str(), secs).await?;
-    }
-    let hash = match &user {
-        Some(u) if u.disabled_at.is_none() => state.store.password_hash(&u.id).await?,
-        _ => None,
+    // Which shared limit counts this attempt: the browser's own if it signed
+    // in to this account before (so strangers cannot lock the owner out),
+    // otherwise the address's — any address, known or not, by keyed digest,
+    // so the answers cannot tell them apart.
+    let https = state.config.is_https();
+    let device = found.as_ref().and_then(|(u, _)| device::recognised(&state, &headers, &u.id));
+    let (rule, key) = match &device {
+        Some(nonce) => (LOGIN_DEVICE, hex(&state.vault.derive("login-device", nonce.as_bytes()))),
+        None => {
+            let address = email.as_ref().map_or_else(|| form.email.trim().to_lowercase(), |e| e.as_str().to_owned());
+            (LOGIN_ACCOUNT, hex(&state.vault.derive("login-address", address.as_bytes())))
+        }
     };
+    // Counted before the password is checked, so requests in flight at once
+    // cannot all be verified; a success gives the attempts back.
+    let reserved = state.limits.reserve_both(&state, (LOGIN_NET, &net), (rule, &key), now).await?;
+    let (user, hash) = found.map_or((None, None), |(u, h)| (Some(u), h));
     let ok = match hash {
         Some(h) => password::verify(form.password, h).await?,
         None => {
@@ -94,18 +114,23 @@ pub async fn login_submit(
             false
         }
     };
-    let found = user.clone();
-    let Some(user) = user.filter(|_| ok) else {
-        state.limits.hit(LOGIN_NET, &net, secs);
-        if let Some(u) = found {
-            let counter = state.limits.counter(LOGIN_ACCOUNT, u.id.as_str(), secs);
-            state.store.record_failure(counter, AuditEvent::new(None, Action::SessionLoginFailed, &u.id), now).await?;
-        }
+    let Some(user) = user.clone().filter(|_| ok) else {
+        // One entry whatever the address, so both cost the same.
+        let event = match &user {
+            Some(u) if !u.intact => {
+                tracing::error!(target: "kiteline::security", user = %u.id, "a user row failed its integrity check; login refused");
+                AuditEvent::new(None, Action::UserRowTampered, &u.id)
+            }
+            Some(u) => AuditEvent::new(None, Action::SessionLoginFailed, &u.id),
+            None => AuditEvent::new(None, Action::SessionLoginFailed, "unknown"),
+        };
+        state.store.append_audit(event, now).await?;
         tracing::info!(target: "kiteline::security", "login refused");
         let tr = c.tr;
         let errors = vec![FieldError { field: "email", message: tr.t("error-login-failed") }];
         return html(StatusCode::UNAUTHORIZED, LoginPage { c, email: form.email.trim().to_owned(), errors });
     };
+    state.limits.refund(&state, reserved).await?;
     // A new id at every login (no fixation); the browser's old session
     // ends in the same transaction.
     let id = new_session_id();
@@ -116,13 +141,18 @@ pub async fn login_submit(
         idle_seconds: account::idle_timeout_seconds(user.role),
         expires_at: now + SignedDuration::from_secs(absolute),
         second_factor_at: None,
-        replaces: cookie(&headers, session_cookie_name(state.config.is_https())).map(TokenDigest::of),
+        persistent: form.remember == "on",
+        replaces: cookie(&headers, session_cookie_name(https)).map(TokenDigest::of),
     };
     let event = AuditEvent::new(Some(&user.id), Action::SessionLogin, &user.id);
     state.store.create_session(session, event, now).await?;
     tracing::info!(target: "kiteline::security", user = %user.id, "login");
     let stage = account::sign_in_stage(user.role, user.totp_enabled, false);
-    Ok(redirect_with_session(&state, landing(stage), &id, absolute))
+    // A browser-session cookie unless this device is to be remembered.
+    let keep = (form.remember == "on").then_some(absolute);
+    let mut response = redirect_with_session(&state, landing(stage), &id, keep);
+    response.headers_mut().append(header::SET_COOKIE, device::cookie(&state, &user.id));
+    Ok(response)
 }
 
 pub async fn code_form(AwaitingCode(_): AwaitingCode, Page(c): Page) -> Result<Response, AppError> {
@@ -180,7 +210,9 @@ pub(crate) async fn second_factor_ok(
     }
 }
 
-/// Rate-limits and checks a code for a sensitive action or the second step.
+/// Rate-limits and checks a code for a sensitive action or the second step:
+/// the attempt is counted (per network and per account) before the code is
+/// checked, and given back if it was right.
 pub(crate) async fn checked_code(
     state: &AppState,
     net: &str,
@@ -188,15 +220,14 @@ pub(crate) async fn checked_code(
     code: &str,
     allow_recovery: bool,
 ) -> Result<bool, AppError> {
-    let secs = Timestamp::now().as_second();
-    state.limits.check(CODE_NET, net, secs).map_err(AppError::RateLimited)?;
-    state.limits.check_account(state, CODE_ACCOUNT, user.id.as_str(), secs).await?;
+    let now = Timestamp::now();
+    let reserved = state.limits.reserve_both(state, (CODE_NET, net), (CODE_ACCOUNT, user.id.as_str()), now).await?;
     let ok = second_factor_ok(state, user, code, allow_recovery).await?;
-    if !ok {
-        state.limits.hit(CODE_NET, net, secs);
-        let counter = state.limits.counter(CODE_ACCOUNT, user.id.as_str(), secs);
+    if ok {
+        state.limits.refund(state, reserved).await?;
+    } else {
         let event = AuditEvent::new(Some(&user.id), Action::UserSecondFactorFailed, &user.id);
-        state.store.record_failure(counter, event, Timestamp::now()).await?;
+        state.store.append_audit(event, now).await?;
     }
     Ok(ok)
 }
@@ -220,8 +251,7 @@ pub async fn code_submit(
     let id = new_session_id();
     let event = AuditEvent::new(Some(&s.user.id), Action::SessionSecondFactor, &s.user.id);
     state.store.rotate_session(&s.digest, &TokenDigest::of(&id), Some(now), Some(event), now).await?;
-    let max_age = s.session.expires_at.duration_since(now).as_secs().max(1);
-    Ok(redirect_with_session(&state, "/account", &id, max_age))
+    Ok(redirect_with_session(&state, "/account", &id, persistent_age(&s, now)))
 }
 
 pub async fn logout(
@@ -235,9 +265,21 @@ pub async fn logout(
     Ok(clear_session(&state, "/"))
 }
 
-pub async fn logout_everywhere(State(state): State<AppState>, Member(s): Member) -> Result<Response, AppError> {
+#[derive(Deserialize)]
+pub struct EverywhereForm {
+    /// "Also revoke my API tokens".
+    #[serde(default)]
+    revoke_tokens: String,
+}
+
+pub async fn logout_everywhere(
+    State(state): State<AppState>,
+    Member(s): Member,
+    Form(form): Form<EverywhereForm>,
+) -> Result<Response, AppError> {
     let event = AuditEvent::new(Some(&s.user.id), Action::SessionEndAll, &s.user.id);
-    state.store.end_user_sessions(&s.user.id, None, Some(event), Timestamp::now()).await?;
+    let revoke = form.revoke_tokens == "on";
+    state.store.end_user_sessions(&s.user.id, None, revoke, Some(event), Timestamp::now()).await?;
     Ok(clear_session(&state, "/login"))
 }
 
@@ -251,7 +293,9 @@ pub struct ResetForm {
     email: String,
 }
 
-/// Answers the same way whether or not the address has an account.
+/// Answers the same way, in the same time, whether or not the address has
+/// an account: the request is counted and queued (the address sealed in the
+/// job), and the worker does the looking up and the mailing later.
 pub async fn reset_submit(
     State(state): State<AppState>,
     Page(c): Page,
@@ -259,16 +303,23 @@ pub async fn reset_submit(
     Form(form): Form<ResetForm>,
 ) -> Result<Response, AppError> {
     let now = Timestamp::now();
-    let secs = now.as_second();
     crate::routes::limit(&state, RESET_NET, &net)?;
-    if let Some(email) = EmailAddress::parse(&form.email) {
-        // Keyed per address without storing it: an HMAC under the server key.
-        let key = hex(&state.vault.derive("reset-address", email.as_str().as_bytes()));
-        state.limits.check_account(&state, RESET_ADDRESS, &key, secs).await?;
-        state.limits.hit_account(&state, RESET_ADDRESS, &key, secs).await?;
-        if let Some(user) = state.store.user_by_email(&email).await?.filter(|u| u.disabled_at.is_none()) {
-            actions::request_password_reset(state.ctx(), &user, now).await?;
-        }
+    let Some(email) = EmailAddress::parse(&form.email) else {
+        let tr = c.tr;
+        let errors = vec![FieldError { field: "email", message: tr.t("error-email-invalid") }];
+        return html(StatusCode::UNPROCESSABLE_ENTITY, ResetPage { c, sent: false, errors });
+    };
+    // Keyed per address without storing it: an HMAC under the server key.
+    let key = hex(&state.vault.derive("reset-address", email.as_str().as_bytes()));
+    let job = actions::password_reset_job(&state.vault, &email, now);
+    match state.limits.limit(RESET_ADDRESS, &key) {
+        Some(limit) => match state.store.reserve_and_enqueue(limit, job, now).await? {
+            Attempt::Granted(_) => {}
+            Attempt::Refused { retry_after } => {
+                return Err(AppError::RateLimited(retry_after.as_secs().max(1) as u64));
+            }
+        },
+        None => state.store.enqueue_job(job, now).await?,
     }
     html(StatusCode::OK, ResetPage { c, sent: true, errors: vec![] })
 }

@@ -22,6 +22,10 @@ pub enum ErrorPage {
     Csrf,
     /// Seconds to wait.
     RateLimited(u64),
+    /// Too busy now; seconds to wait.
+    Busy(u64),
+    /// The proxy's client-address header could not be used.
+    ClientAddress,
     Internal,
 }
 
@@ -37,6 +41,10 @@ pub enum AppError {
     Csrf,
     #[error("rate limited for {0} s")]
     RateLimited(u64),
+    #[error("busy for {0} s")]
+    Busy(u64),
+    #[error("unusable client-address header")]
+    ClientAddress,
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -68,10 +76,17 @@ impl IntoResponse for AppError {
             AppError::BadRequest => (StatusCode::BAD_REQUEST, ErrorPage::BadRequest),
             AppError::Forbidden => (StatusCode::FORBIDDEN, ErrorPage::Forbidden),
             AppError::Csrf => (StatusCode::FORBIDDEN, ErrorPage::Csrf),
+            AppError::ClientAddress => (StatusCode::BAD_REQUEST, ErrorPage::ClientAddress),
             AppError::RateLimited(s) => {
                 let mut r =
                     (StatusCode::TOO_MANY_REQUESTS, [(axum::http::header::RETRY_AFTER, s.to_string())]).into_response();
                 r.extensions_mut().insert(ErrorPage::RateLimited(s));
+                return r;
+            }
+            AppError::Busy(s) => {
+                let mut r = (StatusCode::SERVICE_UNAVAILABLE, [(axum::http::header::RETRY_AFTER, s.to_string())])
+                    .into_response();
+                r.extensions_mut().insert(ErrorPage::Busy(s));
                 return r;
             }
             AppError::Internal(detail) => {

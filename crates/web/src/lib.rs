@@ -28,6 +28,7 @@ pub mod actions;
 mod admin;
 pub mod api;
 mod auth;
+pub mod device;
 pub mod error;
 pub mod locale;
 pub mod mail;
@@ -49,6 +50,11 @@ pub struct WebConfig {
     /// A header carrying the client address when behind a proxy
     /// (`X-Forwarded-For`); `None` uses the socket's peer address.
     pub client_ip_header: Option<String>,
+    /// How many proxies append to that header: the address is taken this
+    /// many entries from the right.
+    pub trusted_proxies: usize,
+    /// Coordinators of a chapter also see at-large volunteers.
+    pub chapter_coordinators_see_at_large: bool,
 }
 
 impl AppState {
@@ -66,6 +72,16 @@ impl AppState {
 impl WebConfig {
     pub fn is_https(&self) -> bool {
         self.public_url.starts_with("https://")
+    }
+
+    /// The origin (`scheme://host[:port]`) of the public URL, which an
+    /// `Origin` header of a same-site form post must equal.
+    pub fn origin(&self) -> &str {
+        let after_scheme = self.public_url.find("://").map_or(0, |i| i + 3);
+        match self.public_url[after_scheme..].find('/') {
+            Some(i) => &self.public_url[..after_scheme + i],
+            None => &self.public_url,
+        }
     }
 }
 

@@ -101,11 +101,16 @@ fn render_error(c: Chrome, page: ErrorPage, reference: Option<ErrorReference>) -
         ErrorPage::Forbidden => "forbidden",
         ErrorPage::Csrf => "csrf",
         ErrorPage::RateLimited(_) => "rate-limited",
+        ErrorPage::Busy(_) => "busy",
+        ErrorPage::ClientAddress => "client-address",
         ErrorPage::Internal => "server-error",
     };
     let mut message = MessagePage::from_key(c, key);
     if let ErrorPage::RateLimited(seconds) = page {
         message.text = tr.t_with("rate-limited-text", &[("seconds", &seconds.to_string())]);
+    }
+    if let ErrorPage::Busy(seconds) = page {
+        message.text = tr.t_with("busy-text", &[("seconds", &seconds.to_string())]);
     }
     if let Some(ErrorReference(r)) = reference {
         message.text = format!("{} (ref {r})", message.text);

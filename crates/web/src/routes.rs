@@ -31,7 +31,7 @@ pub async fn home(Page(c): Page) -> Result<Response, AppError> {
 
 /// Counts one attempt against a per-network limit, or refuses.
 pub(crate) fn limit(state: &AppState, rule: crate::security::Rule, net: &str) -> Result<(), AppError> {
-    state.limits.attempt(rule, net, Timestamp::now().as_second()).map_err(AppError::RateLimited)
+    state.limits.reserve(rule, net, Timestamp::now().as_second()).map(|_| ()).map_err(AppError::RateLimited)
 }
 
 pub async fn not_found() -> AppError {

@@ -2,16 +2,24 @@
 //! session lookup, rate limits, and the extractors that say who may reach a
 //! handler.
 //!
-//! * **CSRF**: a signed double-submit token. Each browser gets a random
-//!   `kiteline_csrf` cookie (`__Host-` prefixed over https); every form carries
-//!   `csrf = HMAC(server key, cookie)`. Every state-changing request outside
-//!   `/api/` (which uses bearer tokens, never cookies) must present it, and a
-//!   `Sec-Fetch-Site: cross-site` request is refused outright.
+//! * **CSRF**: a signed double-submit token, bound to the session. Each
+//!   browser gets a random `kiteline_csrf` cookie (`__Host-` prefixed over
+//!   https); every form carries `csrf = HMAC(server key, cookie, session
+//!   cookie)`, so a cookie planted by a sibling subdomain is useless without
+//!   the victim's (HttpOnly) session id. Every state-changing request outside
+//!   `/api/` (which uses bearer tokens, never cookies) must present it; a
+//!   `Sec-Fetch-Site: cross-site` request (in any case) is refused outright,
+//!   and so is one whose `Origin` is not this site's.
 //! * **Sessions**: the cookie holds 128 random bits; the database holds only
 //!   their SHA-256. Idle and absolute limits by role, checked on every request;
 //!   a disabled account's session is refused at once.
 //! * **Rate limits**: per network prefix (/24, /64) in memory — addresses are
-//!   never stored — and per account in the database, shared by every node.
+//!   never stored — and per account (any address, known or not, by keyed
+//!   digest) in the database, shared by every node. An attempt is *reserved*
+//!   before the password or code is verified, so requests in flight at once
+//!   cannot all slip in; a success refunds it. A browser that signed in to an
+//!   account before carries a signed device cookie and is limited on its own,
+//!   so strangers cannot lock the account's owner out (OWASP's device cookie).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -25,7 +33,7 @@ use jiff::{SignedDuration, Timestamp};
 pub use kiteline_core::Stage;
 use kiteline_core::crypto::{constant_time_eq, hex};
 use kiteline_core::{Role, TokenDigest, account};
-use kiteline_store::{Counter, SessionRecord, User};
+use kiteline_store::{Action, Attempt, AuditEvent, Limit, SessionRecord, User};
 use kiteline_templates::pages::{Chrome, Nav};
 
 use crate::AppState;
@@ -60,8 +68,17 @@ fn random_hex<const N: usize>() -> String {
 #[derive(Clone, Debug)]
 pub struct CsrfToken(pub String);
 
-fn csrf_token(state: &AppState, browser: &str) -> String {
-    hex(&state.vault.derive("csrf", browser.as_bytes()))
+/// The token for this browser and (when signed in) this session.
+fn csrf_token(state: &AppState, browser: &str, session: Option<&str>) -> String {
+    let bound = format!("{browser}:{}", session.unwrap_or(""));
+    hex(&state.vault.derive("csrf", bound.as_bytes()))
+}
+
+/// The token forms must carry once this browser's session has the new id
+/// `session_id` — for a page rendered in the same response that rotated it.
+pub fn csrf_for_new_session(state: &AppState, headers: &HeaderMap, session_id: &str) -> String {
+    let browser = cookie(headers, csrf_cookie_name(state.config.is_https())).unwrap_or_default();
+    csrf_token(state, browser, Some(session_id))
 }
 
 fn is_state_changing(m: &Method) -> bool {
@@ -79,10 +96,16 @@ pub async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> Re
         Some(v) => (v.to_owned(), false),
         None => (random_hex::<16>(), true),
     };
-    let expected = csrf_token(&state, &browser);
+    let session = cookie(req.headers(), session_cookie_name(https)).filter(|s| looks_like_session_id(s));
+    let expected = csrf_token(&state, &browser, session);
     let (mut parts, body) = req.into_parts();
     let body = if is_state_changing(&parts.method) && !parts.uri.path().starts_with("/api/") {
-        let cross_site = parts.headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"cross-site");
+        let cross_site =
+            parts.headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+                || parts
+                    .headers
+                    .get(header::ORIGIN)
+                    .is_some_and(|o| !same_origin(o.as_bytes(), &parts.headers, &state.config));
         let bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
             Ok(b) => b,
             Err(_) => return crate::middleware::early_error_page(&parts.headers, AppError::BadRequest),
@@ -109,6 +132,23 @@ pub async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> Re
         response.headers_mut().append(header::SET_COOKIE, set_cookie(name, &browser, https, None));
     }
     response
+}
+
+/// Whether an `Origin` header may name this site: the configured public
+/// URL's origin, or the host the request itself was sent to (`Host`), which
+/// a browser never lets another site forge. `null` says nothing: browsers
+/// send it for every form post from our pages, because they carry
+/// `Referrer-Policy: no-referrer`; the token and `Sec-Fetch-Site` decide then.
+fn same_origin(origin: &[u8], headers: &HeaderMap, config: &crate::WebConfig) -> bool {
+    if origin == config.origin().as_bytes() || origin == b"null" {
+        return true;
+    }
+    let Ok(origin) = std::str::from_utf8(origin) else { return false };
+    let host = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+    match (host, headers.get(header::HOST)) {
+        (Some(host), Some(h)) => h.as_bytes() == host.as_bytes(),
+        _ => false,
+    }
 }
 
 /// One field of a URL-encoded body.
@@ -173,6 +213,13 @@ async fn current(state: &AppState, raw: &str) -> Result<Option<Signed>, AppError
     let digest = TokenDigest::of(raw);
     let Some((session, user)) = state.store.session(&digest).await? else { return Ok(None) };
     let now = Timestamp::now();
+    if !user.intact {
+        // The account's row was edited outside Kiteline: refuse it, loudly.
+        tracing::error!(target: "kiteline::security", user = %user.id, "a user row failed its integrity check; its session is refused");
+        let event = AuditEvent::new(None, Action::UserRowTampered, &user.id);
+        state.store.end_session(&digest, Some(event), now).await?;
+        return Ok(None);
+    }
     let idle_end = session.last_seen_at + SignedDuration::from_secs(session.idle_seconds);
     if user.disabled_at.is_some() || now >= session.expires_at || now >= idle_end {
         state.store.end_session(&digest, None, now).await?;
@@ -306,7 +353,7 @@ impl FromRequestParts<AppState> for AwaitingCode {
 
 // ------------------------------------------------------------ rate limits
 
-/// A limit: at most `limit` counted events per `window` seconds.
+/// A limit: at most `limit` counted attempts in any `window` seconds.
 #[derive(Clone, Copy, Debug)]
 pub struct Rule {
     pub name: &'static str,
@@ -314,10 +361,13 @@ pub struct Rule {
     pub window: i64,
 }
 
-/// Failed logins from one network: the tenth in a minute is refused.
+/// Logins from one network: the tenth failure in a minute is refused.
 pub const LOGIN_NET: Rule = Rule { name: "login", limit: 9, window: 60 };
-/// Failed logins against one account, from anywhere (shared by all nodes).
+/// Failed logins against one address from browsers that never signed in to
+/// it (shared by all nodes); any address, whether or not it has an account.
 pub const LOGIN_ACCOUNT: Rule = Rule { name: "login-account", limit: 20, window: 900 };
+/// Failed logins from one browser that signed in to the account before.
+pub const LOGIN_DEVICE: Rule = Rule { name: "login-device", limit: 10, window: 900 };
 /// Wrong second-factor codes, per account and per network.
 pub const CODE_ACCOUNT: Rule = Rule { name: "code-account", limit: 5, window: 300 };
 pub const CODE_NET: Rule = Rule { name: "code", limit: 10, window: 300 };
@@ -328,12 +378,28 @@ pub const RESET_ADDRESS: Rule = Rule { name: "reset-address", limit: 3, window: 
 pub const LINK_NET: Rule = Rule { name: "link", limit: 10, window: 60 };
 pub const FORM_NET: Rule = Rule { name: "form", limit: 30, window: 60 };
 
-/// (rule, key) → times of the counted events still inside the window.
+/// (rule, key) → times of the counted attempts still inside the window.
 type Counters = HashMap<(&'static str, String), std::collections::VecDeque<i64>>;
 
-/// In-memory sliding-window limits keyed by rule and network prefix: at most
-/// `limit` events in any `window` seconds. Each key keeps at most `limit`
-/// timestamps, so memory stays bounded.
+/// A counted attempt in memory, which a success may give back.
+#[derive(Debug)]
+pub struct Ticket {
+    rule: &'static str,
+    key: String,
+    at: i64,
+}
+
+/// A counted attempt: in memory per network, and (if limits are on) shared
+/// per account; [`RateLimits::refund`] gives both back after a success.
+#[derive(Debug, Default)]
+pub struct Reserved {
+    net: Option<Ticket>,
+    shared: Option<kiteline_store::Id>,
+}
+
+/// In-memory sliding-window limits keyed by rule and network prefix, and the
+/// shared, per-account ones in the store. Each in-memory key keeps at most
+/// `limit` timestamps, so memory stays bounded.
 pub struct RateLimits {
     enabled: bool,
     counters: Mutex<Counters>,
@@ -344,102 +410,156 @@ impl RateLimits {
         RateLimits { enabled, counters: Mutex::new(HashMap::new()) }
     }
 
-    fn window_start(rule: Rule, now: i64) -> i64 {
-        now - now.rem_euclid(rule.window)
-    }
-
-    /// Refuses (with seconds to wait) when `key` already has `limit` events
-    /// in the last `window` seconds.
-    pub fn check(&self, rule: Rule, key: &str, now: i64) -> Result<(), u64> {
+    /// Counts one attempt for `key`, or refuses (with seconds to wait) when
+    /// `limit` attempts already fall in the last `window` seconds. Check and
+    /// count are one step under the lock, so concurrent callers cannot all
+    /// pass.
+    pub fn reserve(&self, rule: Rule, key: &str, now: i64) -> Result<Option<Ticket>, u64> {
         if !self.enabled {
-            return Ok(());
-        }
-        let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(times) = counters.get_mut(&(rule.name, key.to_owned())) else { return Ok(()) };
-        while times.front().is_some_and(|t| *t <= now - rule.window) {
-            times.pop_front();
-        }
-        match times.front() {
-            Some(oldest) if times.len() >= rule.limit as usize => Err((oldest + rule.window - now).max(1) as u64),
-            _ => Ok(()),
-        }
-    }
-
-    /// Counts one event.
-    pub fn hit(&self, rule: Rule, key: &str, now: i64) {
-        if !self.enabled {
-            return;
+            return Ok(None);
         }
         let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
         if counters.len() > 100_000 {
             counters.retain(|_, times| times.back().is_some_and(|t| *t > now - 3600));
         }
         let times = counters.entry((rule.name, key.to_owned())).or_default();
-        times.push_back(now);
-        while times.len() > rule.limit as usize {
+        while times.front().is_some_and(|t| *t <= now - rule.window) {
             times.pop_front();
         }
+        if times.len() >= rule.limit as usize {
+            let oldest = times.front().copied().unwrap_or(now);
+            return Err((oldest + rule.window - now).max(1) as u64);
+        }
+        times.push_back(now);
+        Ok(Some(Ticket { rule: rule.name, key: key.to_owned(), at: now }))
     }
 
-    /// Checks, then counts (for limits on every attempt, not only failures).
-    pub fn attempt(&self, rule: Rule, key: &str, now: i64) -> Result<(), u64> {
-        self.check(rule, key, now)?;
-        self.hit(rule, key, now);
+    /// Gives an in-memory attempt back.
+    fn refund_ticket(&self, ticket: Ticket) {
+        let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(times) = counters.get_mut(&(ticket.rule, ticket.key))
+            && let Some(i) = times.iter().rposition(|t| *t == ticket.at)
+        {
+            times.remove(i);
+        }
+    }
+
+    /// Reserves an attempt per network (in memory) and then per `account`
+    /// key (shared, in the store), refusing with 429 when either is full.
+    pub async fn reserve_both(
+        &self,
+        state: &AppState,
+        net: (Rule, &str),
+        account: (Rule, &str),
+        now: Timestamp,
+    ) -> Result<Reserved, AppError> {
+        let secs = now.as_second();
+        let ticket = self.reserve(net.0, net.1, secs).map_err(AppError::RateLimited)?;
+        match self.reserve_shared(state, account.0, account.1, now).await {
+            Ok(shared) => Ok(Reserved { net: ticket, shared }),
+            Err(e) => {
+                // Refused per account: this request does not count per network.
+                if let Some(t) = ticket {
+                    self.refund_ticket(t);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The shared, per-account counterpart, in the store.
+    pub async fn reserve_shared(
+        &self,
+        state: &AppState,
+        rule: Rule,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Option<kiteline_store::Id>, AppError> {
+        let Some(limit) = self.limit(rule, key) else { return Ok(None) };
+        match state.store.reserve_attempt(limit, now).await? {
+            Attempt::Granted(id) => Ok(Some(id)),
+            Attempt::Refused { retry_after } => Err(AppError::RateLimited(retry_after.as_secs().max(1) as u64)),
+        }
+    }
+
+    /// What a shared limit of `rule` for `key` is, if limits are on.
+    pub fn limit(&self, rule: Rule, key: &str) -> Option<Limit> {
+        self.enabled.then(|| Limit {
+            key: format!("{}:{key}", rule.name),
+            limit: rule.limit,
+            window: SignedDuration::from_secs(rule.window),
+        })
+    }
+
+    /// Gives back what a successful attempt reserved.
+    pub async fn refund(&self, state: &AppState, reserved: Reserved) -> Result<(), AppError> {
+        if let Some(t) = reserved.net {
+            self.refund_ticket(t);
+        }
+        if let Some(id) = reserved.shared {
+            state.store.refund_attempt(&id).await?;
+        }
         Ok(())
     }
-
-    /// The shared, per-account counterpart, in the database.
-    pub async fn check_account(&self, state: &AppState, rule: Rule, key: &str, now: i64) -> Result<(), AppError> {
-        if !self.enabled {
-            return Ok(());
-        }
-        let start = Self::window_start(rule, now);
-        let n = state.store.rate_count(&format!("{}:{key}", rule.name), ts(start)).await?;
-        if n >= rule.limit { Err(AppError::RateLimited((start + rule.window - now).max(1) as u64)) } else { Ok(()) }
-    }
-
-    pub async fn hit_account(&self, state: &AppState, rule: Rule, key: &str, now: i64) -> Result<(), AppError> {
-        if let Some(c) = self.counter(rule, key, now) {
-            state.store.rate_hit(&c.key, c.window_start).await?;
-        }
-        Ok(())
-    }
-
-    /// The shared counter a failure of `rule` for `key` adds to, if limits
-    /// are on (for store calls that count and audit in one transaction).
-    pub fn counter(&self, rule: Rule, key: &str, now: i64) -> Option<Counter> {
-        self.enabled
-            .then(|| Counter { key: format!("{}:{key}", rule.name), window_start: ts(Self::window_start(rule, now)) })
-    }
-}
-
-fn ts(secs: i64) -> Timestamp {
-    Timestamp::from_second(secs).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
 /// The client's network prefix (/24 or /64), from the socket or, behind a
-/// proxy, from the configured header (its last address, the one our proxy
-/// added). Never stored.
+/// proxy, from the configured header. Never stored.
 pub struct ClientNet(pub String);
 
 impl FromRequestParts<AppState> for ClientNet {
-    type Rejection = std::convert::Infallible;
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        Ok(ClientNet(client_net(&parts.headers, parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>(), state)))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let socket = parts.extensions.get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+        let ip = match state.config.client_ip_header.as_deref() {
+            None => socket,
+            Some(name) => match client_ip(&parts.headers, name, state.config.trusted_proxies) {
+                Ok(ip) => Some(ip),
+                Err(why) => {
+                    // Loud, because every client would otherwise share one
+                    // bucket (the proxy's); the value itself is not logged.
+                    tracing::error!(
+                        target: "kiteline::security",
+                        header = name,
+                        problem = why,
+                        "the client-address header cannot be used; refusing the request (is KITELINE_TRUSTED_PROXIES right?)"
+                    );
+                    return Err(crate::middleware::early_error_page(&parts.headers, AppError::ClientAddress));
+                }
+            },
+        };
+        Ok(ClientNet(ip.map_or_else(|| "unknown".to_owned(), kiteline_core::net::network_prefix)))
     }
 }
 
-fn client_net(headers: &HeaderMap, conn: Option<&ConnectInfo<std::net::SocketAddr>>, state: &AppState) -> String {
-    let from_header = state
-        .config
-        .client_ip_header
-        .as_deref()
-        .and_then(|h| headers.get(h)?.to_str().ok()?.rsplit(',').next()?.trim().parse::<std::net::IpAddr>().ok());
-    match from_header.or_else(|| conn.map(|c| c.0.ip())) {
-        Some(ip) => kiteline_core::net::network_prefix(ip),
-        None => "unknown".to_owned(),
+/// The client's address from a proxy header such as `X-Forwarded-For`: the
+/// entries of *all* its lines, in order, and the one `trusted` entries from
+/// the right — the address the nearest trusted proxy saw. Entries left of it
+/// were written by the client and are never believed.
+pub fn client_ip(headers: &HeaderMap, name: &str, trusted: usize) -> Result<std::net::IpAddr, &'static str> {
+    let mut entries = Vec::new();
+    for line in headers.get_all(name) {
+        let line = line.to_str().map_err(|_| "not text")?;
+        entries.extend(line.split(',').map(str::trim));
     }
+    if entries.is_empty() {
+        return Err("missing");
+    }
+    let entry =
+        entries.len().checked_sub(trusted.max(1)).map(|i| entries[i]).ok_or("fewer entries than trusted proxies")?;
+    parse_forwarded_address(entry).ok_or("not an address")
+}
+
+/// One entry: `203.0.113.7`, `203.0.113.7:4711`, `2001:db8::1` or `[2001:db8::1]:4711`.
+fn parse_forwarded_address(entry: &str) -> Option<std::net::IpAddr> {
+    if let Ok(ip) = entry.parse() {
+        return Some(ip);
+    }
+    if let Ok(sock) = entry.parse::<std::net::SocketAddr>() {
+        return Some(sock.ip());
+    }
+    None
 }
 
 #[cfg(test)]
@@ -447,26 +567,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_tenth_failure_in_a_window_is_refused() {
+    fn the_tenth_attempt_in_a_window_is_refused_and_a_refund_gives_it_back() {
         let l = RateLimits::new(true);
+        let mut tickets = Vec::new();
         for _ in 0..9 {
-            assert!(l.check(LOGIN_NET, "203.0.113.0/24", 1000).is_ok());
-            l.hit(LOGIN_NET, "203.0.113.0/24", 1000);
+            tickets.push(l.reserve(LOGIN_NET, "203.0.113.0/24", 1000).unwrap().unwrap());
         }
-        assert_eq!(l.check(LOGIN_NET, "203.0.113.0/24", 1010), Err(50), "the oldest leaves the window at 1060");
-        assert!(l.check(LOGIN_NET, "198.51.100.0/24", 1010).is_ok(), "other networks are not affected");
-        assert!(l.check(LOGIN_NET, "203.0.113.0/24", 1060).is_ok(), "a minute after, it is open again");
-        // Failures spread across a minute boundary still count together.
+        assert_eq!(l.reserve(LOGIN_NET, "203.0.113.0/24", 1010).unwrap_err(), 50, "the oldest leaves at 1060");
+        assert!(l.reserve(LOGIN_NET, "198.51.100.0/24", 1010).is_ok(), "other networks are not affected");
+        l.refund_ticket(tickets.pop().unwrap());
+        assert!(l.reserve(LOGIN_NET, "203.0.113.0/24", 1011).is_ok(), "a refund frees a place");
+        assert!(l.reserve(LOGIN_NET, "203.0.113.0/24", 1012).is_err());
+        assert!(l.reserve(LOGIN_NET, "203.0.113.0/24", 1060).is_ok(), "a minute after, it is open again");
+        // Attempts spread across a minute boundary still count together.
         let l = RateLimits::new(true);
         for t in [1195, 1196, 1197, 1198, 1199, 1200, 1201, 1202, 1203] {
-            l.hit(LOGIN_NET, "x", t);
+            l.reserve(LOGIN_NET, "x", t).unwrap();
         }
-        assert_eq!(l.check(LOGIN_NET, "x", 1204), Err(51));
+        assert_eq!(l.reserve(LOGIN_NET, "x", 1204).unwrap_err(), 51);
         let off = RateLimits::new(false);
         for _ in 0..100 {
-            off.hit(LOGIN_NET, "x", 1000);
+            assert!(off.reserve(LOGIN_NET, "x", 1000).unwrap().is_none());
         }
-        assert!(off.check(LOGIN_NET, "x", 1000).is_ok());
+    }
+
+    #[test]
+    fn the_client_address_is_the_one_the_nearest_trusted_proxy_appended() {
+        let mut h = HeaderMap::new();
+        // The client sent a line of its own; the proxy added another.
+        h.append("x-forwarded-for", HeaderValue::from_static("1.2.3.4, 5.6.7.8"));
+        h.append("x-forwarded-for", HeaderValue::from_static("203.0.113.7"));
+        assert_eq!(client_ip(&h, "x-forwarded-for", 1), Ok("203.0.113.7".parse().unwrap()));
+        assert_eq!(client_ip(&h, "x-forwarded-for", 2), Ok("5.6.7.8".parse().unwrap()));
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("evil, [2001:db8::1]:4711"));
+        assert_eq!(client_ip(&h, "x-forwarded-for", 1), Ok("2001:db8::1".parse().unwrap()));
+        assert_eq!(client_ip(&h, "x-forwarded-for", 2), Err("not an address"), "refused, not the proxy's bucket");
+        assert_eq!(client_ip(&h, "x-forwarded-for", 3), Err("fewer entries than trusted proxies"));
+        assert_eq!(client_ip(&HeaderMap::new(), "x-forwarded-for", 1), Err("missing"));
+        let mut h = HeaderMap::new();
+        h.insert("x-real-ip", HeaderValue::from_static("198.51.100.4:80"));
+        assert_eq!(client_ip(&h, "x-real-ip", 1), Ok("198.51.100.4".parse().unwrap()));
     }
 
     #[test]

@@ -9,7 +9,7 @@ fn kill_9_in_the_middle_of_writes_loses_nothing_acknowledged() {
     const USERS: usize = 40;
     for (dir, pg) in engines() {
         let url = db_url(&dir, &pg);
-        let seeded = seed_users(&open_store(&url), USERS);
+        let seeded = seed_users(&open_store(dir.path(), &url), USERS);
         let server = Server::start(kiteline(dir.path(), Some(&url)));
         let addr = server.addr;
         let acked: Arc<Mutex<Vec<kiteline_store::Id>>> = Arc::default();
@@ -47,7 +47,7 @@ fn kill_9_in_the_middle_of_writes_loses_nothing_acknowledged() {
         // write is all-or-nothing (password set exactly when the link is spent).
         let server = Server::start(kiteline(dir.path(), Some(&url)));
         assert_eq!(http(server.addr, "GET", "/readyz", None).unwrap().0, 200);
-        let store = open_store(&url);
+        let store = open_store(dir.path(), &url);
         tokio_rt().block_on(async {
             for (id, token) in &seeded {
                 let user = store.user_by_id(id).await.unwrap().unwrap();

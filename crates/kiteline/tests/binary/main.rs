@@ -162,6 +162,8 @@ fn http(addr: SocketAddr, method: &str, path: &str, form: Option<&str>) -> std::
 struct Jar {
     cookies: Vec<(String, String)>,
     csrf: String,
+    /// The session cookie when `csrf` was read: the token is bound to it.
+    csrf_session: Option<String>,
 }
 
 impl Jar {
@@ -181,6 +183,7 @@ impl Jar {
         if let Some(i) = body.find("name=\"csrf\" value=\"") {
             let rest = &body[i + 19..];
             self.csrf = rest[..rest.find('"').unwrap()].to_owned();
+            self.csrf_session = self.session();
         }
     }
 
@@ -190,9 +193,15 @@ impl Jar {
         Ok((status, body))
     }
 
-    /// Posts a form with this jar's CSRF token, fetching `/` first if it has none.
+    /// Posts a form with this jar's CSRF token, fetching `/` first if it has
+    /// none, or none from the current session.
+    fn session(&self) -> Option<String> {
+        self.cookies.iter().find(|(k, _)| k.ends_with("kiteline_session")).map(|(_, v)| v.clone())
+    }
+
     fn post(&mut self, addr: SocketAddr, path: &str, form: &str) -> std::io::Result<(u16, String)> {
-        if self.csrf.is_empty() {
+        // Like a browser, post from a page of the current session.
+        if self.csrf.is_empty() || self.csrf_session != self.session() {
             self.get(addr, "/")?;
         }
         let body = format!("csrf={}&{form}", self.csrf);
@@ -256,8 +265,13 @@ fn seed_users(store: &SharedStore, n: usize) -> Vec<(kiteline_store::Id, String)
     })
 }
 
-fn open_store(url: &str) -> SharedStore {
-    tokio_rt().block_on(kiteline_store::open(url, 2)).unwrap()
+/// The store a server on `data` would open, with the keys of its key file
+/// (created now if the server has not run yet), so rows written here carry
+/// the MACs the server checks.
+fn open_store(data: &Path, url: &str) -> SharedStore {
+    let (keys, _) = kiteline::keyfile::load_or_create(&data.join("kiteline.key"), false).unwrap();
+    let keys = kiteline_store::StoreKeys::from_blind(&keys.blind);
+    tokio_rt().block_on(kiteline_store::open(url, 2, keys)).unwrap()
 }
 
 /// The current TOTP code for `secret` (base32), as an authenticator shows it.

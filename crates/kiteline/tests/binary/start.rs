@@ -107,7 +107,7 @@ fn switching_rate_limits_off_is_logged_loudly_at_start() {
 fn sigterm_lets_in_flight_requests_finish_and_stops_the_worker() {
     let dir = TempDir::new("kl-bin");
     let url = db_url(&dir, &None);
-    let seeded = seed_users(&open_store(&url), 6);
+    let seeded = seed_users(&open_store(dir.path(), &url), 6);
     let server = Server::start(kiteline(dir.path(), Some(&url)));
     let addr = server.addr;
     // Fetch each form first, so that only the POSTs are in flight at SIGTERM.

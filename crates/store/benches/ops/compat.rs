@@ -9,7 +9,7 @@ use kiteline_store::{Action, AuditEvent, Id, NewJob, NewSession, SharedStore, Sq
 pub const BATCHING: [bool; 2] = [true, false];
 
 pub fn set_audit_key(s: &SharedStore) {
-    s.set_audit_key([42; 32]);
+    s.set_keys(kiteline_store::testing::keys());
 }
 
 pub async fn session_create_and_lookup(s: &SharedStore, user: &Id, i: u64) {
@@ -21,6 +21,7 @@ pub async fn session_create_and_lookup(s: &SharedStore, user: &Id, i: u64) {
         idle_seconds: 600,
         expires_at: now + SignedDuration::from_hours(1),
         second_factor_at: None,
+        persistent: false,
         replaces: None,
     };
     s.create_session(session, AuditEvent::new(Some(user), Action::SessionLogin, user), now).await.unwrap();
@@ -33,7 +34,14 @@ pub async fn audit_append(s: &SharedStore, _i: u64) {
 
 pub async fn job_enqueue_and_claim(s: &SharedStore, _i: u64) {
     let now = Timestamp::now();
-    let job = NewJob { id: new_id(now), kind: "bench".into(), payload: "{}".into(), run_at: now, max_attempts: 3 };
+    let job = NewJob {
+        id: new_id(now),
+        kind: "bench".into(),
+        payload: "{}".into(),
+        run_at: now,
+        max_attempts: 3,
+        sealed: None,
+    };
     s.enqueue_job(job, now).await.unwrap();
     // Claimed "a second from now", so another caller's job just enqueued is due too.
     let at = now + SignedDuration::from_secs(1);
@@ -47,6 +55,13 @@ pub async fn sqlite_with(batching: bool) -> TestDb {
 
 pub async fn single_insert(s: &SharedStore, _i: u64) {
     let now = Timestamp::now();
-    let job = NewJob { id: new_id(now), kind: "bench".into(), payload: "{}".into(), run_at: now, max_attempts: 3 };
+    let job = NewJob {
+        id: new_id(now),
+        kind: "bench".into(),
+        payload: "{}".into(),
+        run_at: now,
+        max_attempts: 3,
+        sealed: None,
+    };
     s.enqueue_job(job, now).await.unwrap();
 }

@@ -8,6 +8,10 @@ UPDATE api_tokens SET expires_at = created_at + interval '90 days';
 
 ALTER TABLE users ADD COLUMN row_mac TEXT;
 
+-- A session kept on its device ("keep me signed in"); otherwise its cookie
+-- lasts only as long as the browser session.
+ALTER TABLE sessions ADD COLUMN persistent BOOLEAN NOT NULL DEFAULT FALSE;
+
 CREATE TABLE rate_attempts (
     id  TEXT PRIMARY KEY,
     key TEXT NOT NULL,

@@ -8,6 +8,10 @@ UPDATE api_tokens SET expires_at = created_at + 90 * 86400 * 1000000;
 
 ALTER TABLE users ADD COLUMN row_mac TEXT;
 
+-- A session kept on its device ("keep me signed in"); otherwise its cookie
+-- lasts only as long as the browser session.
+ALTER TABLE sessions ADD COLUMN persistent INTEGER NOT NULL DEFAULT 0;
+
 -- One row per counted attempt; `key` is a rule and a keyed digest (never an
 -- address). Old rows are pruned hourly.
 CREATE TABLE rate_attempts (

@@ -81,9 +81,14 @@ async fn api_tokens_expire_and_do_not_outlive_any_recovery_step(db: &TestDb) {
 
     // A password set through a reset link revokes every token.
     s.create_api_token(token(new_id(t(2)), &u.id, "a", TokenScope::Read, "a"), created(), t(2)).await.unwrap();
-    s.create_link(super::link(kiteline_store::LinkPurpose::SetPassword, Some(&u.id), "reset", t(500)), None, None, t(2))
-        .await
-        .unwrap();
+    s.create_link(
+        super::link(kiteline_store::LinkPurpose::SetPassword, Some(&u.id), "reset", t(500)),
+        None,
+        None,
+        t(2),
+    )
+    .await
+    .unwrap();
     s.use_set_password_link(&d("reset"), kiteline_store::PasswordHash::from_phc("h".into()), t(3)).await.unwrap();
     assert!(!live("a", t(4)).await, "reset");
 

@@ -6,10 +6,7 @@ use kiteline_store::{Action, AuditEvent, AuditFilter, Engine};
 
 use super::{audit_key, audited_store, raw_exec, raw_try, t};
 
-story!(
-    the_audit_chain_verifies_and_survives_retention,
-    an_edited_or_deleted_audit_row_breaks_the_chain,
-);
+story!(the_audit_chain_verifies_and_survives_retention, an_edited_or_deleted_audit_row_breaks_the_chain,);
 
 async fn the_audit_chain_verifies_and_survives_retention(db: &TestDb) {
     let s = audited_store(db);

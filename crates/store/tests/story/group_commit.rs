@@ -18,7 +18,14 @@ async fn concurrent_writes_succeed_or_fail_each_alone(db: &TestDb) {
     let s = store(db);
     let taken = new_id(t(0));
     s.enqueue_job(
-        NewJob { id: taken.clone(), kind: "k".into(), payload: "{}".into(), run_at: t(0), max_attempts: 1, sealed: None },
+        NewJob {
+            id: taken.clone(),
+            kind: "k".into(),
+            payload: "{}".into(),
+            run_at: t(0),
+            max_attempts: 1,
+            sealed: None,
+        },
         t(0),
     )
     .await
@@ -51,8 +58,14 @@ async fn burst(db: &TestDb, writes: usize) {
     for _ in 0..writes {
         let s = Arc::clone(&db.store);
         calls.push(tokio::spawn(async move {
-            let job =
-                NewJob { id: new_id(t(0)), kind: "k".into(), payload: "{}".into(), run_at: t(0), max_attempts: 1, sealed: None };
+            let job = NewJob {
+                id: new_id(t(0)),
+                kind: "k".into(),
+                payload: "{}".into(),
+                run_at: t(0),
+                max_attempts: 1,
+                sealed: None,
+            };
             s.enqueue_job(job, t(0)).await.unwrap();
         }));
     }

@@ -10,6 +10,7 @@ use kiteline_store::{Engine, Id, JobState, NewJob, SharedStore, Store, StoreErro
 use super::{raw_rows, seal, store, t, unseal};
 
 story!(
+    a_sealed_payload_reaches_the_worker_and_is_dropped_when_the_job_ends,
     jobs_are_claimed_retried_and_finished,
     an_expired_lease_lets_another_worker_reclaim,
     two_workers_never_run_the_same_job

@@ -97,7 +97,14 @@ async fn conflicts_name_the_same_constraint_on_both_engines_and_no_value(db: &Te
     let orphan = s.create_api_token(token("tok2", &new_id(t(5))), audit(), t(5)).await.unwrap_err();
     assert!(matches!(orphan, StoreError::Conflict(Constraint::MissingReference)), "{orphan:?}");
 
-    let job = NewJob { id: new_id(t(6)), kind: "k".into(), payload: "{}".into(), run_at: t(6), max_attempts: 1, sealed: None };
+    let job = NewJob {
+        id: new_id(t(6)),
+        kind: "k".into(),
+        payload: "{}".into(),
+        run_at: t(6),
+        max_attempts: 1,
+        sealed: None,
+    };
     s.enqueue_job(job.clone(), t(6)).await.unwrap();
     let dup = s.enqueue_job(job, t(6)).await.unwrap_err();
     assert!(matches!(dup, StoreError::Conflict(Constraint::JobId)), "{dup:?}");

@@ -334,10 +334,13 @@ async fn upgrading_seals_existing_user_rows() {
             &db,
             "INSERT INTO users (id, email, name, role, password_hash, created_at, updated_at) \
              VALUES ('0190a1b2-0000-7000-8000-000000000001', 'old@example.org', 'Old', 'admin', '$argon2id$x', 0, 0)"
-                .replace(", 0, 0)", match db.engine() {
-                    kiteline_store::Engine::Sqlite => ", 0, 0)",
-                    kiteline_store::Engine::Postgres => ", now(), now())",
-                })
+                .replace(
+                    ", 0, 0)",
+                    match db.engine() {
+                        kiteline_store::Engine::Sqlite => ", 0, 0)",
+                        kiteline_store::Engine::Postgres => ", now(), now())",
+                    },
+                )
                 .as_str(),
         )
         .await;

@@ -35,7 +35,11 @@ async fn api_tokens_are_scoped_revocable_and_show_last_use() {
         assert_eq!(v.get(&app, "/account").await.location(), "/login", "the API ended the browser session");
 
         let mut a = signed_in(&app, &admin).await;
+        // The admin scope asks for a fresh second-factor code.
         let r = a.post(&app, "/account/tokens", &[("label", "ops"), ("scope", "admin")]).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(app.state.store.api_tokens_of(&admin.id).await.unwrap().is_empty(), "none made without the code");
+        let r = a.post(&app, "/account/tokens", &[("label", "ops"), ("scope", "admin"), ("code", &code_at(0))]).await;
         let admin_tok = r.body.split("<p><code>").nth(1).unwrap().split('<').next().unwrap().to_owned();
         let (s, list) = api(&app, Method::GET, "/api/v1/users", Some(&admin_tok)).await;
         assert_eq!((s, list["users"].as_array().map(Vec::len)), (StatusCode::OK, Some(2)));

@@ -18,7 +18,7 @@ use kiteline_core::totp;
 use kiteline_store::testing::{self, TestDb};
 use kiteline_store::vault::Vault;
 use kiteline_store::{
-    Action, AuditEvent, AuditFilter, EmailAddress, Enrolment, NewUser, Role, TokenScope, User, new_id,
+    Action, AuditEvent, AuditFilter, EmailAddress, Enrolment, Id, NewUser, Role, TokenScope, User, new_id,
 };
 use kiteline_web::security::RateLimits;
 use kiteline_web::{AppState, WebConfig, router, routes, tokens};
@@ -26,6 +26,7 @@ use tower::ServiceExt;
 
 mod accounts;
 mod api;
+mod attacks;
 mod audit;
 mod second_factor;
 mod security;
@@ -51,6 +52,8 @@ async fn app_on(db: &TestDb, public_url: &str) -> App {
             site_name: "Kiteline".into(),
             mail_from: "Kiteline <k@example.org>".into(),
             client_ip_header: None,
+            trusted_proxies: 1,
+            chapter_coordinators_see_at_large: false,
         }),
         limits: Arc::new(RateLimits::new(true)),
     };
@@ -63,6 +66,8 @@ async fn app_on(db: &TestDb, public_url: &str) -> App {
 struct Browser {
     cookies: HashMap<String, String>,
     csrf: String,
+    /// The session cookie when `csrf` was read: the token is bound to it.
+    csrf_session: Option<String>,
     addr: SocketAddr,
     accept_language: Option<&'static str>,
 }
@@ -85,7 +90,13 @@ impl Browser {
     }
 
     fn from_addr(addr: &str) -> Browser {
-        Browser { cookies: HashMap::new(), csrf: String::new(), addr: addr.parse().unwrap(), accept_language: None }
+        Browser {
+            cookies: HashMap::new(),
+            csrf: String::new(),
+            csrf_session: None,
+            addr: addr.parse().unwrap(),
+            accept_language: None,
+        }
     }
 
     async fn send(&mut self, app: &App, method: Method, path: &str, body: Option<String>) -> Reply {
@@ -120,6 +131,7 @@ impl Browser {
         if let Some(i) = body.find("name=\"csrf\" value=\"") {
             let rest = &body[i + 19..];
             self.csrf = rest[..rest.find('"').unwrap()].to_owned();
+            self.csrf_session = self.session_cookie();
         }
         Reply { status: parts.status, headers: parts.headers, body }
     }
@@ -128,9 +140,15 @@ impl Browser {
         self.send(app, Method::GET, path, None).await
     }
 
-    /// Posts a form with this browser's CSRF token (fetching `/` first if it has none).
+    fn session_cookie(&self) -> Option<String> {
+        self.cookies.iter().find(|(k, _)| k.ends_with("kiteline_session")).map(|(_, v)| v.clone())
+    }
+
+    /// Posts a form with this browser's CSRF token. Like a real browser, it
+    /// has a page from the current session to post from: without a token,
+    /// or after the session changed (a login), it loads `/` first.
     async fn post(&mut self, app: &App, path: &str, form: &[(&str, &str)]) -> Reply {
-        if self.csrf.is_empty() {
+        if self.csrf.is_empty() || self.csrf_session != self.session_cookie() {
             self.get(app, "/").await;
         }
         let mut pairs = vec![("csrf".to_owned(), self.csrf.clone())];
@@ -160,6 +178,11 @@ fn encode(pairs: &[(String, String)]) -> String {
 
 /// Creates an active user with the test password (and, for `with_totp`, the test TOTP secret).
 async fn user(app: &App, email: &str, role: Role, with_totp: bool) -> User {
+    user_in(app, email, role, with_totp, None).await
+}
+
+/// [`user`], in a chapter.
+async fn user_in(app: &App, email: &str, role: Role, with_totp: bool, chapter: Option<&Id>) -> User {
     let s = &app.state.store;
     let now = Timestamp::now();
     let u = s
@@ -169,7 +192,7 @@ async fn user(app: &App, email: &str, role: Role, with_totp: bool) -> User {
                 name: email.into(),
                 role,
                 locale: "en".into(),
-                chapter_id: None,
+                chapter_id: chapter.cloned(),
             },
             new_id(now),
             now,
@@ -223,4 +246,12 @@ async fn api(app: &App, method: Method, path: &str, token: Option<&str>) -> (Sta
     let status = res.status();
     let body = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
     (status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
+}
+
+/// A chapter, made by no one in particular.
+async fn chapter(app: &App, name: &str) -> Id {
+    let id = new_id(Timestamp::now());
+    let ev = AuditEvent::new(None, Action::ChapterCreate, &id);
+    app.state.store.create_chapter(id.clone(), name, ev, Timestamp::now()).await.unwrap();
+    id
 }

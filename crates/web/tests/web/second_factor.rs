@@ -59,6 +59,13 @@ async fn staff_must_enrol_a_second_factor_before_anything_else() {
         r.body.split("<li><code>").skip(1).map(|c| c.split('<').next().unwrap().to_owned()).collect();
     assert_eq!(codes.len(), 10, "ten recovery codes shown once");
     assert_ne!(b.cookies["kiteline_session"], before, "rotated at the privilege change");
+    // The page that showed the codes carries a token for the new session id.
+    let token_in_page = b.csrf.clone();
+    assert_eq!(b.csrf_session, b.session_cookie());
+    let mut from_that_page = b.clone();
+    let r = from_that_page.post(&app, "/language", &[("lang", "en"), ("next", "/account/2fa")]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "a form on the recovery-codes page works");
+    assert_eq!(from_that_page.csrf, token_in_page);
     assert_eq!(b.get(&app, "/admin/users").await.status, StatusCode::OK);
     // Recovery codes are stored hashed and work once at login.
     let mut b2 = Browser::from_addr("192.0.2.9:1");

@@ -3,13 +3,18 @@
 
 use super::*;
 
-/// Who is asking, in the matrix.
+/// Who is asking, in the matrix. The object of each request belongs to
+/// someone else: another volunteer, in the chapter "South".
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum As {
     Anonymous,
     Volunteer,
+    /// A national coordinator (no chapter): reaches every chapter.
     Coordinator,
     Admin,
+    /// The coordinator of another chapter ("North"): the same routes, but
+    /// the object is outside their scope.
+    OtherChapterCoordinator,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,49 +48,50 @@ async fn every_route_carries_the_security_headers() {
 /// The expected status of every route for every kind of caller. `{id}` is
 /// someone else's object unless the row says `own`. Adding a route without
 /// adding it here fails `the_route_matrix_holds`.
-const MATRIX: &[(&str, &str, [u16; 4])] = &[
+const MATRIX: &[(&str, &str, [u16; 5])] = &[
     //                                              anon  vol  coord admin
-    ("GET", "/", [200, 200, 200, 200]),
-    ("GET", "/healthz", [200, 200, 200, 200]),
-    ("GET", "/readyz", [200, 200, 200, 200]),
-    ("GET", "/static/kiteline.css", [200, 200, 200, 200]),
-    ("POST", "/language", [303, 303, 303, 303]),
-    ("GET", "/setup/{token}", [404, 404, 404, 404]),
-    ("POST", "/setup/{token}", [404, 404, 404, 404]),
-    ("GET", "/password/{token}", [404, 404, 404, 404]),
-    ("POST", "/password/{token}", [404, 404, 404, 404]),
-    ("GET", "/login", [200, 303, 303, 303]),
-    ("POST", "/login", [401, 401, 401, 401]),
-    ("GET", "/login/2fa", [303, 303, 303, 303]),
-    ("POST", "/login/2fa", [303, 303, 303, 303]),
-    ("POST", "/logout", [303, 303, 303, 303]),
-    ("POST", "/logout/everywhere", [303, 303, 303, 303]),
-    ("GET", "/password/reset", [200, 200, 200, 200]),
-    ("POST", "/password/reset", [200, 200, 200, 200]),
-    ("GET", "/account", [303, 200, 200, 200]),
-    ("POST", "/account", [303, 422, 422, 422]),
-    ("GET", "/account/password", [303, 200, 200, 200]),
-    ("POST", "/account/password", [303, 422, 422, 422]),
-    ("GET", "/account/2fa", [303, 200, 200, 200]),
-    ("POST", "/account/2fa/setup", [303, 303, 303, 303]),
+    ("GET", "/", [200, 200, 200, 200, 200]),
+    ("GET", "/healthz", [200, 200, 200, 200, 200]),
+    ("GET", "/readyz", [200, 200, 200, 200, 200]),
+    ("GET", "/static/kiteline.css", [200, 200, 200, 200, 200]),
+    ("POST", "/language", [303, 303, 303, 303, 303]),
+    ("GET", "/setup/{token}", [404, 404, 404, 404, 404]),
+    ("POST", "/setup/{token}", [404, 404, 404, 404, 404]),
+    ("GET", "/password/{token}", [404, 404, 404, 404, 404]),
+    ("POST", "/password/{token}", [404, 404, 404, 404, 404]),
+    ("GET", "/login", [200, 303, 303, 303, 303]),
+    ("POST", "/login", [401, 401, 401, 401, 401]),
+    ("GET", "/login/2fa", [303, 303, 303, 303, 303]),
+    ("POST", "/login/2fa", [303, 303, 303, 303, 303]),
+    ("POST", "/logout", [303, 303, 303, 303, 303]),
+    ("POST", "/logout/everywhere", [303, 303, 303, 303, 303]),
+    ("GET", "/password/reset", [200, 200, 200, 200, 200]),
+    // The matrix posts no address: "not an e-mail address".
+    ("POST", "/password/reset", [422, 422, 422, 422, 422]),
+    ("GET", "/account", [303, 200, 200, 200, 200]),
+    ("POST", "/account", [303, 422, 422, 422, 422]),
+    ("GET", "/account/password", [303, 200, 200, 200, 200]),
+    ("POST", "/account/password", [303, 422, 422, 422, 422]),
+    ("GET", "/account/2fa", [303, 200, 200, 200, 200]),
+    ("POST", "/account/2fa/setup", [303, 303, 303, 303, 303]),
     // The row above just gave the volunteer a pending secret: a wrong code is 422.
-    ("POST", "/account/2fa/confirm", [303, 422, 303, 303]),
-    ("POST", "/account/2fa/recovery-codes", [303, 422, 422, 422]),
-    ("POST", "/account/2fa/disable", [303, 422, 403, 403]),
-    ("GET", "/account/tokens", [303, 200, 200, 200]),
-    ("POST", "/account/tokens", [303, 422, 422, 422]),
-    ("POST", "/account/tokens/{id}/revoke", [303, 404, 404, 404]),
-    ("GET", "/admin/users", [303, 403, 200, 200]),
-    ("POST", "/admin/users/invite", [303, 403, 422, 422]),
-    ("POST", "/admin/users/{id}/role", [303, 403, 403, 400]),
-    ("POST", "/admin/users/{id}/disable", [303, 403, 403, 200]),
-    ("POST", "/admin/users/{id}/enable", [303, 403, 403, 200]),
-    ("POST", "/admin/users/{id}/reset-2fa", [303, 403, 403, 422]),
-    ("POST", "/admin/chapters", [303, 403, 403, 422]),
-    ("GET", "/admin/audit", [303, 403, 403, 200]),
-    ("GET", "/api/v1/me", [401, 401, 401, 401]),
-    ("POST", "/api/v1/me/logout-everywhere", [401, 401, 401, 401]),
-    ("GET", "/api/v1/users", [401, 401, 401, 401]),
+    ("POST", "/account/2fa/confirm", [303, 422, 303, 303, 303]),
+    ("POST", "/account/2fa/recovery-codes", [303, 422, 422, 422, 422]),
+    ("POST", "/account/2fa/disable", [303, 422, 403, 403, 403]),
+    ("GET", "/account/tokens", [303, 200, 200, 200, 200]),
+    ("POST", "/account/tokens", [303, 422, 422, 422, 422]),
+    ("POST", "/account/tokens/{id}/revoke", [303, 404, 404, 404, 404]),
+    ("GET", "/admin/users", [303, 403, 200, 200, 200]),
+    ("POST", "/admin/users/invite", [303, 403, 422, 422, 422]),
+    ("POST", "/admin/users/{id}/role", [303, 403, 403, 400, 403]),
+    ("POST", "/admin/users/{id}/disable", [303, 403, 403, 200, 403]),
+    ("POST", "/admin/users/{id}/enable", [303, 403, 403, 200, 403]),
+    ("POST", "/admin/users/{id}/reset-2fa", [303, 403, 403, 422, 403]),
+    ("POST", "/admin/chapters", [303, 403, 403, 422, 403]),
+    ("GET", "/admin/audit", [303, 403, 403, 200, 403]),
+    ("GET", "/api/v1/me", [401, 401, 401, 401, 401]),
+    ("POST", "/api/v1/me/logout-everywhere", [401, 401, 401, 401, 401]),
+    ("GET", "/api/v1/users", [401, 401, 401, 401, 401]),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,11 +104,13 @@ async fn the_route_matrix_holds() {
                 "route {m} {p} is missing from the access matrix"
             );
         }
+        let (north, south) = (chapter(&app, "North").await, chapter(&app, "South").await);
         let vol = user(&app, "vol@example.org", Role::Volunteer, false).await;
         let coord = user(&app, "coord@example.org", Role::Coordinator, true).await;
         let admin = user(&app, "admin@example.org", Role::Admin, true).await;
+        let north_coord = user_in(&app, "north@example.org", Role::Coordinator, true, Some(&north)).await;
         // Someone else's object: another volunteer (and their token).
-        let other = user(&app, "other@example.org", Role::Volunteer, false).await;
+        let other = user_in(&app, "other@example.org", Role::Volunteer, false, Some(&south)).await;
         let now = Timestamp::now();
         let token = kiteline_store::NewApiToken {
             id: new_id(now),
@@ -110,16 +118,19 @@ async fn the_route_matrix_holds() {
             label: "x".into(),
             scope: TokenScope::Read,
             digest: TokenDigest::of("dd"),
+            expires_at: now + SignedDuration::from_hours(24),
         };
         let ev = AuditEvent::new(Some(&other.id), Action::ApiTokenCreate, &token.id);
         let others_token = app.state.store.create_api_token(token, ev, now).await.unwrap();
-        for (who_i, who) in [As::Anonymous, As::Volunteer, As::Coordinator, As::Admin].into_iter().enumerate() {
+        let everyone = [As::Anonymous, As::Volunteer, As::Coordinator, As::Admin, As::OtherChapterCoordinator];
+        for (who_i, who) in everyone.into_iter().enumerate() {
             for (method, pattern, expected) in MATRIX {
                 let mut b = match who {
                     As::Anonymous => Browser::new(),
                     As::Volunteer => signed_in(&app, &vol).await,
                     As::Coordinator => signed_in(&app, &coord).await,
                     As::Admin => signed_in(&app, &admin).await,
+                    As::OtherChapterCoordinator => signed_in(&app, &north_coord).await,
                 };
                 let id = if pattern.starts_with("/account/tokens") {
                     others_token.id.to_string()
@@ -137,6 +148,12 @@ async fn the_route_matrix_holds() {
                     "{who:?} {method} {pattern}: {}",
                     &r.body[..r.body.len().min(300)]
                 );
+                // Chapter scope: the people page lists the other volunteer
+                // only to those whose scope holds the South chapter.
+                if *pattern == "/admin/users" && r.status == StatusCode::OK {
+                    let shown = r.body.contains(&other.email);
+                    assert_eq!(shown, who != As::OtherChapterCoordinator, "{who:?} sees other@: {shown}");
+                }
                 // Re-enable the other user if the admin just disabled them.
                 if who == As::Admin && pattern.ends_with("/disable") {
                     let ev = AuditEvent::new(None, Action::UserEnable, &other.id);
@@ -144,10 +161,22 @@ async fn the_route_matrix_holds() {
                 }
             }
         }
-        // Ownership: the same revoke succeeds for the token's owner.
+        // The admin disabled `other` above, which revoked their token.
+        assert!(!app.state.store.api_tokens_of(&other.id).await.unwrap()[0].is_live(Timestamp::now()));
+        // Ownership: the same revoke succeeds for a token's owner.
         let mut owner = signed_in(&app, &other).await;
-        let r = owner.post(&app, &format!("/account/tokens/{}/revoke", others_token.id), &[]).await;
+        owner.post(&app, "/account/tokens", &[("label", "again"), ("scope", "read")]).await;
+        let fresh = app.state.store.api_tokens_of(&other.id).await.unwrap().pop().unwrap();
+        let r = owner.post(&app, &format!("/account/tokens/{}/revoke", fresh.id), &[]).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER);
+        // A chapter's coordinator invites into their own chapter only.
+        let mut nb = signed_in(&app, &north_coord).await;
+        let into_south =
+            [("name", "S"), ("email", "s@example.org"), ("role", "volunteer"), ("chapter", south.as_str())];
+        assert_eq!(nb.post(&app, "/admin/users/invite", &into_south).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let into_north =
+            [("name", "N"), ("email", "n@example.org"), ("role", "volunteer"), ("chapter", north.as_str())];
+        assert_eq!(nb.post(&app, "/admin/users/invite", &into_north).await.status, StatusCode::OK);
     }
 }
 
