@@ -249,9 +249,8 @@ async fn user_add(config: &Config, args: &ArgMatches) -> Result<(), Fail> {
     };
     let hours = kiteline_web::tokens::SET_PASSWORD_LINK_HOURS;
     println!("created {} account {} for {}", user.role, user.id, user.email);
-    println!("single-use link to set the password (valid {hours} hours):");
-    println!("{link}");
-    Ok(())
+    let what = format!("The single-use link to set the password (valid {hours} hours):");
+    crate::secrets::deliver(&config.data_dir, &format!("set-password-{}", user.id), &what, &link)
 }
 
 async fn token_create(config: &Config, args: &ArgMatches) -> Result<(), Fail> {

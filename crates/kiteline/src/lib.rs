@@ -4,5 +4,6 @@
 pub mod cli;
 pub mod config;
 pub mod keyfile;
+pub mod secrets;
 pub mod serve;
 pub mod worker;

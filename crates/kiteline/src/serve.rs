@@ -88,8 +88,9 @@ async fn offer_first_admin(config: &Config, app: &App) -> Result<(), Fail> {
     let hours = kiteline_web::tokens::FIRST_ADMIN_LINK_HOURS;
     let link = kiteline_web::actions::offer_first_admin(app.ctx(config), Timestamp::now()).await?;
     println!();
-    println!("No administrator exists yet. Open this single-use link (valid {hours} hours) to create the first one:");
-    println!("  {link}");
+    let what =
+        format!("No administrator exists yet. The single-use link (valid {hours} hours) that creates the first one:");
+    crate::secrets::deliver(&config.data_dir, "first-admin", &what, &link)?;
     println!();
     Ok(())
 }

@@ -20,7 +20,8 @@ fn user_add_prints_a_working_link_and_token_create_stores_only_a_digest() {
     ]);
     let out = run(c);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let link = last_line(&out);
+    assert!(!text(&out.stdout).contains("/password/"), "the link is not printed where logs collect it");
+    let link = link_in(&text(&out.stdout));
     let path = link.strip_prefix("https://line.example.org").expect("link uses the public URL").to_owned();
 
     let mut dup = kiteline(dir.path(), None);
@@ -41,6 +42,15 @@ fn user_add_prints_a_working_link_and_token_create_stores_only_a_digest() {
     let mut nobody = kiteline(dir.path(), None);
     nobody.args(["token", "create", "--email", "nobody@example.org", "--name", "x"]);
     assert_eq!(run(nobody).status.code(), Some(2));
+    // Staff get no token before they have enrolled a second factor.
+    let mut boss = kiteline(dir.path(), None);
+    boss.args(["user", "add", "--email", "boss@example.org", "--name", "Boss", "--role", "admin"]);
+    assert!(run(boss).status.success());
+    let mut boss_token = kiteline(dir.path(), None);
+    boss_token.args(["token", "create", "--email", "boss@example.org", "--name", "x", "--scope", "admin"]);
+    let out = run(boss_token);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("two-step login"), "{}", text(&out.stderr));
 
     // Neither the token nor the link's secret is anywhere in the database files.
     let secret = path.trim_start_matches("/password/");

@@ -238,6 +238,19 @@ fn db_url(dir: &TempDir, pg: &Option<TestDb>) -> String {
 
 const GOOD_PASSWORD: &str = "correct+horse+battery+staple";
 
+/// The single-use link the server or CLI handed out: not printed (stdout is
+/// not a terminal here) but written to a private file whose path is.
+fn link_in(stdout: &str) -> String {
+    let path = stdout
+        .lines()
+        .find_map(|l| l.split(" written to ").nth(1)?.split(" (readable").next())
+        .unwrap_or_else(|| panic!("no link file named in: {stdout}"));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "the link file is private");
+    std::fs::read_to_string(path).unwrap().trim().to_owned()
+}
+
 fn last_line(out: &Output) -> String {
     text(&out.stdout).lines().last().unwrap_or_default().to_owned()
 }
