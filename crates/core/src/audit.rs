@@ -245,6 +245,80 @@ pub fn verify_chain(key: &[u8; 32], anchor: Option<&Anchor>, entries: &[ChainedE
     Ok(entries.len())
 }
 
+/// The chain's head as seen at some moment, witnessed outside the database
+/// (a file beside the key file): its sequence number and hash, keyed so it
+/// cannot be forged or moved back by hand. Someone who deletes the newest
+/// entries leaves a chain that verifies on its own — but it ends before the
+/// witness, and that is caught.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Witness {
+    pub seq: i64,
+    pub hash: String,
+    pub mac: String,
+}
+
+impl Witness {
+    pub fn new(key: &[u8; 32], seq: i64, hash: &str) -> Witness {
+        Witness { seq, hash: hash.to_owned(), mac: witness_mac(key, seq, hash) }
+    }
+
+    /// `seq hash mac`, one line.
+    pub fn to_line(&self) -> String {
+        format!("{} {} {}", self.seq, self.hash, self.mac)
+    }
+
+    pub fn parse(line: &str) -> Option<Witness> {
+        let mut parts = line.split_whitespace();
+        let w =
+            Witness { seq: parts.next()?.parse().ok()?, hash: parts.next()?.to_owned(), mac: parts.next()?.to_owned() };
+        parts.next().is_none().then_some(w)
+    }
+}
+
+fn witness_mac(key: &[u8; 32], seq: i64, hash: &str) -> String {
+    let mut m = mac(key);
+    part(&mut m, b"kiteline/audit-witness/v1");
+    m.update(&seq.to_be_bytes());
+    part(&mut m, hash.as_bytes());
+    hex(&m.finalize().into_bytes())
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WitnessError {
+    #[error("the witness file was altered (its seal does not match)")]
+    Forged,
+    #[error("the log ends at entry {head} but entry {witnessed} was witnessed: the newest entries were removed")]
+    Truncated { head: i64, witnessed: i64 },
+    #[error("entry {seq} is not the entry that was witnessed: it was replaced")]
+    Replaced { seq: i64 },
+}
+
+/// Checks an intact chain (see [`verify_chain`]) against a witness: the
+/// chain must reach the witnessed entry, and that entry must be the one
+/// witnessed. Entries pruned by retention (at or before the anchor) are
+/// fine as long as the chain goes on past the witness or the anchor is it.
+pub fn check_witness(
+    key: &[u8; 32],
+    witness: &Witness,
+    anchor: Option<&Anchor>,
+    entries: &[ChainedEntry],
+) -> Result<(), WitnessError> {
+    if !constant_time_eq(witness.mac.as_bytes(), witness_mac(key, witness.seq, &witness.hash).as_bytes()) {
+        return Err(WitnessError::Forged);
+    }
+    let head = entries.last().map(|e| e.seq).or(anchor.map(|a| a.seq)).unwrap_or(0);
+    if head < witness.seq {
+        return Err(WitnessError::Truncated { head, witnessed: witness.seq });
+    }
+    let found = entries.iter().find(|e| e.seq == witness.seq).map(|e| e.hash.as_str());
+    let at_anchor = anchor.filter(|a| a.seq == witness.seq).map(|a| a.hash.as_str());
+    match found.or(at_anchor) {
+        Some(hash) if hash != witness.hash => Err(WitnessError::Replaced { seq: witness.seq }),
+        // Pruned since it was witnessed: the intact chain past the anchor vouches.
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,5 +397,31 @@ mod tests {
         assert_eq!(Action::parse("user.nope"), None);
         assert_eq!(Action::ApiTokenRevoke.object_type(), "api_token");
         assert_eq!(Action::SessionLogin.object_type(), "user");
+    }
+
+    #[test]
+    fn a_witness_catches_removed_and_replaced_entries() {
+        let key = KEY;
+        let entries = chain(6);
+        let w = Witness::new(&key, 6, &entries[5].hash);
+        assert_eq!(Witness::parse(&w.to_line()), Some(w.clone()));
+        assert_eq!(check_witness(&key, &w, None, &entries), Ok(()));
+        assert_eq!(
+            check_witness(&key, &w, None, &entries[..3]),
+            Err(WitnessError::Truncated { head: 3, witnessed: 6 }),
+            "the newest three removed"
+        );
+        assert_eq!(check_witness(&key, &w, None, &[]), Err(WitnessError::Truncated { head: 0, witnessed: 6 }));
+        let older = Witness::new(&key, 4, &entries[3].hash);
+        assert_eq!(check_witness(&key, &older, None, &entries), Ok(()), "the log may grow past a witness");
+        let wrong = Witness::new(&key, 4, &entries[2].hash);
+        assert_eq!(check_witness(&key, &wrong, None, &entries), Err(WitnessError::Replaced { seq: 4 }));
+        let mut forged = w.clone();
+        forged.seq = 3;
+        assert_eq!(check_witness(&key, &forged, None, &entries[..3]), Err(WitnessError::Forged));
+        // Retention pruned the witnessed entry; the anchor and what follows remain.
+        let anchor = Anchor { seq: 4, hash: entries[3].hash.clone(), mac: String::new() };
+        assert_eq!(check_witness(&key, &older, Some(&anchor), &entries[4..]), Ok(()));
+        assert_eq!(Witness::parse("1 2"), None);
     }
 }

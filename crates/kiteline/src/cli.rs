@@ -249,6 +249,7 @@ async fn user_add(config: &Config, args: &ArgMatches) -> Result<(), Fail> {
     };
     let hours = kiteline_web::tokens::SET_PASSWORD_LINK_HOURS;
     println!("created {} account {} for {}", user.role, user.id, user.email);
+    witness(config, &app).await?;
     let what = format!("The single-use link to set the password (valid {hours} hours):");
     crate::secrets::deliver(&config.data_dir, &format!("set-password-{}", user.id), &what, &link)
 }
@@ -271,6 +272,7 @@ async fn token_create(config: &Config, args: &ArgMatches) -> Result<(), Fail> {
     let days = args.get_one::<u32>("days").copied().unwrap_or(actions::DEFAULT_TOKEN_DAYS);
     let (created, token) =
         actions::mint_api_token(&app.store, &user.id, label, scope, days, None, Timestamp::now()).await?;
+    witness(config, &app).await?;
     println!("created {} token {} ({:?}) for {}", scope.as_str(), created.id, created.label, user.email);
     println!("it is shown only now; store it somewhere safe:");
     println!("{token}");
@@ -298,16 +300,30 @@ async fn backup(config: &Config, out: &std::path::Path) -> Result<(), Fail> {
 
 async fn audit_verify(config: &Config) -> Result<(), Fail> {
     let app = serve::open(config).await?;
+    let key = app.vault.audit_key();
     let (anchor, entries) = app.store.audit_chain().await?;
-    match kiteline_core::audit::verify_chain(&app.vault.audit_key(), anchor.as_ref(), &entries) {
-        Ok(n) => {
-            let from = anchor.map_or(1, |a| a.seq + 1);
-            let head = entries.last().map_or_else(|| "(empty)".to_owned(), |e| format!("{} {}", e.seq, &e.hash[..16]));
-            println!("audit log intact: {n} entries checked from #{from}; head {head}");
-            Ok(())
-        }
-        Err(e) => Err(Fail::run(format!("audit log verification FAILED: {e}"))),
+    let n = kiteline_core::audit::verify_chain(&key, anchor.as_ref(), &entries)
+        .map_err(|e| Fail::run(format!("audit log verification FAILED: {e}")))?;
+    // The chain is intact in itself; does it still reach what was witnessed?
+    let path = crate::witness::path_for(&config.key_file);
+    let witnessed =
+        crate::witness::read(&path).map_err(|e| Fail::run(format!("audit log verification FAILED: {e}")))?;
+    if let Some(w) = &witnessed {
+        kiteline_core::audit::check_witness(&key, w, anchor.as_ref(), &entries)
+            .map_err(|e| Fail::run(format!("audit log verification FAILED: {e} (witness {})", path.display())))?;
     }
+    let from = anchor.as_ref().map_or(1, |a| a.seq + 1);
+    let head = entries.last().map_or_else(|| "(empty)".to_owned(), |e| format!("{} {}", e.seq, &e.hash[..16]));
+    let seen = witnessed.map_or_else(|| "no witness yet".to_owned(), |w| format!("witnessed up to #{}", w.seq));
+    println!("audit log intact: {n} entries checked from #{from}; head {head}; {seen}");
+    crate::witness::record(&app.store, &key, &path).await.map_err(Fail::run)?;
+    Ok(())
+}
+
+/// Records the audit chain's head after a command that audited something.
+async fn witness(config: &Config, app: &serve::App) -> Result<(), Fail> {
+    let path = crate::witness::path_for(&config.key_file);
+    crate::witness::record(&app.store, &app.vault.audit_key(), &path).await.map(|_| ()).map_err(Fail::run)
 }
 
 async fn mail_test(config: &Config, args: &ArgMatches) -> Result<(), Fail> {

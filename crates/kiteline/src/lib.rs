@@ -6,4 +6,5 @@ pub mod config;
 pub mod keyfile;
 pub mod secrets;
 pub mod serve;
+pub mod witness;
 pub mod worker;

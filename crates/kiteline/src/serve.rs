@@ -155,10 +155,17 @@ pub async fn serve(config: Config) -> Result<(), Fail> {
         w.audit_retention_days = config.audit_retention_days;
         w.site_name.clone_from(&config.site_name);
         w.public_url.clone_from(&config.public_url);
+        w.witness = Some(crate::witness::path_for(&config.key_file));
         let rx = stop_rx.clone();
         tokio::spawn(async move { w.run(rx).await })
     });
 
+    let witness = tokio::spawn(crate::witness::keep(
+        app.store.clone(),
+        app.vault.audit_key(),
+        crate::witness::path_for(&config.key_file),
+        stop_rx.clone(),
+    ));
     let signal = shutdown_signal()?;
     let mut server_stop = stop_rx.clone();
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
@@ -194,6 +201,8 @@ pub async fn serve(config: Config) -> Result<(), Fail> {
     {
         tracing::warn!("the worker did not finish its job within the grace period");
     }
+    // The last word on the audit chain's head, after every request ended.
+    let _ = tokio::time::timeout(grace, witness).await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -204,6 +213,7 @@ pub async fn worker_only(config: Config, once: bool) -> Result<(), Fail> {
     worker.audit_retention_days = config.audit_retention_days;
     worker.site_name.clone_from(&config.site_name);
     worker.public_url.clone_from(&config.public_url);
+    worker.witness = Some(crate::witness::path_for(&config.key_file));
     if once {
         let n = worker.run_until_idle().await?;
         println!("ran {n} job(s)");

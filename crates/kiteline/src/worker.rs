@@ -35,6 +35,8 @@ pub struct Worker {
     /// (password-reset links).
     pub site_name: String,
     pub public_url: String,
+    /// Where maintenance records the audit chain's head (see `witness`).
+    pub witness: Option<std::path::PathBuf>,
 }
 
 /// How often an idle worker runs maintenance (purges of expired data).
@@ -66,6 +68,7 @@ impl Worker {
             audit_retention_days: 180,
             site_name: "Kiteline".into(),
             public_url: "http://127.0.0.1:8080".into(),
+            witness: None,
         }
     }
 
@@ -128,7 +131,18 @@ impl Worker {
         let counters = self.store.prune_attempts(now - SignedDuration::from_hours(24)).await?;
         let cutoff = now - SignedDuration::from_hours(24 * self.audit_retention_days as i64);
         let audit = self.store.prune_audit(cutoff, now).await?;
-        tracing::info!(sessions, counters, audit_entries = audit, "maintenance done");
+        let head = match &self.witness {
+            Some(path) => match crate::witness::record(&self.store, &self.vault.audit_key(), path).await {
+                Ok(w) => w.map(|w| format!("{} {}", w.seq, &w.hash[..16])),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not record the audit witness");
+                    None
+                }
+            },
+            None => None,
+        };
+        let head = head.unwrap_or_else(|| "(none)".into());
+        tracing::info!(sessions, counters, audit_entries = audit, audit_head = %head, "maintenance done");
         Ok(())
     }
 

@@ -152,6 +152,17 @@ impl Store {
             .await
     }
 
+    /// The chain's head: the newest entry's sequence number and hash (or the
+    /// anchor's, when retention removed every entry); `None` for no log yet.
+    pub async fn audit_head(&self) -> Result<Option<(i64, String)>> {
+        self.db
+            .snapshot(|tx| match tx.query_opt(&AUDIT_HEAD, args![], |r| Ok((r.get(0)?, r.get(1)?)))? {
+                Some(head) => Ok(Some(head)),
+                None => Ok(anchor(tx)?.map(|a| (a.seq, a.hash))),
+            })
+            .await
+    }
+
     /// Everything verification needs, read in one snapshot: the anchor and
     /// every entry in order.
     pub async fn audit_chain(&self) -> Result<(Option<Anchor>, Vec<ChainedEntry>)> {

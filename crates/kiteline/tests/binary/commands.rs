@@ -153,3 +153,60 @@ fn audit_verify_passes_then_fails_after_a_hand_edit() {
         assert!(text(&out.stderr).contains("entry 2") && text(&out.stderr).contains("FAILED"), "{}", text(&out.stderr));
     }
 }
+
+/// Seen: `audit verify` passed after `DELETE … WHERE seq > max-5`, and even
+/// after deleting every row. The head is witnessed outside the database now.
+#[test]
+fn audit_verify_fails_when_the_newest_entries_or_all_of_them_are_deleted() {
+    for (dir, pg) in engines() {
+        let url = db_url(&dir, &pg);
+        let sql = |statement: String| match &pg {
+            None => {
+                rusqlite::Connection::open(dir.path().join("kiteline.db")).unwrap().execute_batch(&statement).unwrap()
+            }
+            Some(db) => tokio_rt().block_on(async {
+                let (client, conn) =
+                    tokio_postgres::connect(&kiteline_store::testing::pg_url(), tokio_postgres::NoTls).await.unwrap();
+                tokio::spawn(conn);
+                client.batch_execute(&format!("SET search_path TO {}; {statement}", db.location)).await.unwrap();
+            }),
+        };
+        let verify = || {
+            let mut v = kiteline(dir.path(), Some(&url));
+            v.args(["audit", "verify"]);
+            run(v)
+        };
+        for i in 0..8 {
+            let mut add = kiteline(dir.path(), Some(&url));
+            add.args(["user", "add", "--email", &format!("u{i}@example.org"), "--name", "U", "--role", "volunteer"]);
+            assert!(run(add).status.success());
+        }
+        // A running server witnesses its own entries too: a failed login.
+        let server = Server::start(kiteline(dir.path(), Some(&url)));
+        post_form(server.addr, "/login", "email=u1%40example.org&password=not+the+password+at+all").unwrap();
+        let witness = dir.path().join("kiteline.key.witness");
+        let seq = || std::fs::read_to_string(&witness).unwrap().split(' ').next().unwrap().parse::<i64>().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while seq() < 9 {
+            assert!(Instant::now() < deadline, "the server did not witness entry 9");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server.stop();
+        let out = verify();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("witnessed up to #9"), "{}", text(&out.stdout));
+
+        // Delete the newest five: the chain that remains verifies on its own.
+        sql("DELETE FROM audit_log WHERE seq > (SELECT MAX(seq) - 5 FROM audit_log)".into());
+        let out = verify();
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+        assert!(text(&out.stderr).contains("ends at entry 4 but entry 9 was witnessed"), "{}", text(&out.stderr));
+        // The witness is evidence: nothing moved it back.
+        assert_eq!(seq(), 9);
+
+        sql("DELETE FROM audit_log".into());
+        let out = verify();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(text(&out.stderr).contains("ends at entry 0 but entry 9 was witnessed"), "{}", text(&out.stderr));
+    }
+}
