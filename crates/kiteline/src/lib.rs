@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod keyfile;
+pub mod listener;
 pub mod secrets;
 pub mod serve;
 pub mod witness;

@@ -144,10 +144,17 @@ pub async fn serve(config: Config) -> Result<(), Fail> {
             client_ip_header: config.client_ip_header.clone(),
             trusted_proxies: config.trusted_proxies,
             chapter_coordinators_see_at_large: config.chapter_coordinators_see_at_large,
+            body_timeout: Duration::from_secs(config.body_timeout_seconds),
+            request_timeout: Duration::from_secs(config.request_timeout_seconds),
         }),
         limits: Arc::new(kiteline_web::security::RateLimits::new(config.rate_limits)),
     };
-    let router = kiteline_web::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let router = kiteline_web::router(state);
+    let limits = crate::listener::Limits {
+        max_connections: config.connection_cap(),
+        header_timeout: Duration::from_secs(config.header_timeout_seconds),
+        max_header_bytes: config.max_header_bytes,
+    };
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = config.worker.then(|| {
@@ -167,16 +174,14 @@ pub async fn serve(config: Config) -> Result<(), Fail> {
         stop_rx.clone(),
     ));
     let signal = shutdown_signal()?;
-    let mut server_stop = stop_rx.clone();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-        let _ = server_stop.wait_for(|stop| *stop).await;
-    });
+    let server = crate::listener::serve(listener, router, limits, stop_rx.clone());
     println!("listening on http://{bound}");
     tracing::info!(
         listen = %bound,
         public_url = %config.public_url,
         engine = app.store.engine().as_str(),
         worker = config.worker,
+        max_connections = limits.max_connections,
         startup_ms = started.elapsed().as_millis() as u64,
         "ready"
     );
@@ -190,7 +195,7 @@ pub async fn serve(config: Config) -> Result<(), Fail> {
     });
     let mut grace_rx = stop_rx.clone();
     tokio::select! {
-        r = server => r.map_err(|e| Fail::run(format!("server: {e}")))?,
+        () = server => {}
         _ = async { let _ = grace_rx.wait_for(|s| *s).await; tokio::time::sleep(grace).await } => {
             tracing::warn!(grace_s = grace.as_secs(), "grace period over; closing remaining connections");
         }

@@ -26,6 +26,8 @@ pub enum ErrorPage {
     Busy(u64),
     /// The proxy's client-address header could not be used.
     ClientAddress,
+    /// The request body did not arrive in time.
+    RequestTimeout,
     Internal,
 }
 
@@ -45,6 +47,8 @@ pub enum AppError {
     Busy(u64),
     #[error("unusable client-address header")]
     ClientAddress,
+    #[error("request body timed out")]
+    RequestTimeout,
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -77,6 +81,7 @@ impl IntoResponse for AppError {
             AppError::Forbidden => (StatusCode::FORBIDDEN, ErrorPage::Forbidden),
             AppError::Csrf => (StatusCode::FORBIDDEN, ErrorPage::Csrf),
             AppError::ClientAddress => (StatusCode::BAD_REQUEST, ErrorPage::ClientAddress),
+            AppError::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, ErrorPage::RequestTimeout),
             AppError::RateLimited(s) => {
                 let mut r =
                     (StatusCode::TOO_MANY_REQUESTS, [(axum::http::header::RETRY_AFTER, s.to_string())]).into_response();

@@ -55,6 +55,10 @@ pub struct WebConfig {
     pub trusted_proxies: usize,
     /// Coordinators of a chapter also see at-large volunteers.
     pub chapter_coordinators_see_at_large: bool,
+    /// A request body must have arrived this long after the request began.
+    pub body_timeout: std::time::Duration,
+    /// A request must be answered within this.
+    pub request_timeout: std::time::Duration,
 }
 
 impl AppState {
@@ -148,6 +152,7 @@ pub fn routes() -> Vec<(&'static str, &'static str)> {
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     let https = state.config.is_https();
+    let (body_timeout, request_timeout) = (state.config.body_timeout, state.config.request_timeout);
     let mut r: Router<AppState> = Router::new();
     let mut by_path: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
     for (_, path, handler) in route_table() {
@@ -163,6 +168,8 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::error_pages))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::load_session))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::csrf))
+        .layer(axum::middleware::from_fn(move |req, next| middleware::body_deadline(body_timeout, req, next)))
+        .layer(axum::middleware::from_fn(move |req, next| middleware::request_timeout(request_timeout, req, next)))
         .layer(axum::middleware::from_fn(move |req, next| middleware::security_headers(https, req, next)))
         .layer(axum::middleware::from_fn(middleware::access_log))
         .with_state(state)

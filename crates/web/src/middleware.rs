@@ -1,7 +1,9 @@
 //! Middleware every response passes through: the access log, the security
 //! headers, and the rendering of error pages in the visitor's language.
 
-use std::time::Instant;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -103,6 +105,7 @@ fn render_error(c: Chrome, page: ErrorPage, reference: Option<ErrorReference>) -
         ErrorPage::RateLimited(_) => "rate-limited",
         ErrorPage::Busy(_) => "busy",
         ErrorPage::ClientAddress => "client-address",
+        ErrorPage::RequestTimeout => "request-timeout",
         ErrorPage::Internal => "server-error",
     };
     let mut message = MessagePage::from_key(c, key);
@@ -116,4 +119,62 @@ fn render_error(c: Chrome, page: ErrorPage, reference: Option<ErrorReference>) -
         message.text = format!("{} (ref {r})", message.text);
     }
     askama::Template::render(&message).unwrap_or_else(|_| "error".into())
+}
+
+/// A request that is not answered within `limit` gets 503 (a page in the
+/// visitor's language, with `Retry-After`).
+pub async fn request_timeout(limit: Duration, req: Request, next: Next) -> Response {
+    let headers = req.headers().clone();
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(target: "kiteline::http", limit_s = limit.as_secs(), "request timed out");
+            early_error_page(&headers, crate::error::AppError::Busy(5))
+        }
+    }
+}
+
+/// Gives the request body a deadline: a body that has not fully arrived
+/// `limit` after the request began fails with [`BodyTimedOut`] (a trickled
+/// body no longer holds a connection open indefinitely).
+pub async fn body_deadline(limit: Duration, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::Body::new(Deadline { inner: body, sleep: Box::pin(tokio::time::sleep(limit)) });
+    next.run(Request::from_parts(parts, body)).await
+}
+
+/// The error a body past its deadline yields.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive in time")]
+pub struct BodyTimedOut;
+
+struct Deadline {
+    inner: axum::body::Body,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl http_body::Body for Deadline {
+    type Data = axum::body::Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        match self.sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimedOut)))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }

@@ -108,7 +108,14 @@ pub async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> Re
                     .is_some_and(|o| !same_origin(o.as_bytes(), &parts.headers, &state.config));
         let bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
             Ok(b) => b,
-            Err(_) => return crate::middleware::early_error_page(&parts.headers, AppError::BadRequest),
+            Err(e) => {
+                let timed_out = std::error::Error::source(&e)
+                    .and_then(|s| s.downcast_ref::<crate::middleware::BodyTimedOut>())
+                    .is_some()
+                    || e.to_string().contains("did not arrive in time");
+                let error = if timed_out { AppError::RequestTimeout } else { AppError::BadRequest };
+                return crate::middleware::early_error_page(&parts.headers, error);
+            }
         };
         let submitted = parts
             .headers

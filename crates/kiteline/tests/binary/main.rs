@@ -17,6 +17,7 @@ mod browser;
 mod commands;
 mod durability;
 mod e2e;
+mod limits;
 mod logs;
 mod mail;
 mod smtp;
@@ -26,7 +27,17 @@ const BIN: &str = env!("CARGO_BIN_EXE_kiteline");
 
 /// A `kiteline` command with a clean environment: no inherited KITELINE_*.
 fn kiteline(data: &Path, db_url: Option<&str>) -> Command {
-    let mut c = Command::new(BIN);
+    clean(Command::new(BIN), data, db_url)
+}
+
+/// `kiteline` with at most `files` open files (`ulimit -n`), through `sh`.
+fn kiteline_with_file_limit(data: &Path, files: u32) -> Command {
+    let mut c = Command::new("sh");
+    c.arg("-c").arg(format!("ulimit -n {files} && exec \"$0\" \"$@\"")).arg(BIN);
+    clean(c, data, None)
+}
+
+fn clean(mut c: Command, data: &Path, db_url: Option<&str>) -> Command {
     for (k, _) in std::env::vars() {
         if k.starts_with("KITELINE_") {
             c.env_remove(k);

@@ -209,3 +209,5 @@ busy-title = Busy right now
 busy-text = Kiteline is busy. Please try again in { $seconds } seconds.
 client-address-title = Request not understood
 client-address-text = Kiteline could not tell where this request came from. If this keeps happening, tell the person who runs this site.
+request-timeout-title = That took too long
+request-timeout-text = The form did not arrive in time. Please try again.

@@ -208,3 +208,5 @@ busy-title = Mucho trabajo ahora
 busy-text = Kiteline está ocupado. Vuelve a intentarlo en { $seconds } segundos.
 client-address-title = No se entendió la solicitud
 client-address-text = Kiteline no pudo saber de dónde viene esta solicitud. Si vuelve a pasar, avisa a quien administra este sitio.
+request-timeout-title = Tardó demasiado
+request-timeout-text = El formulario no llegó a tiempo. Vuelve a intentarlo.

@@ -54,6 +54,8 @@ async fn app_on(db: &TestDb, public_url: &str) -> App {
             client_ip_header: None,
             trusted_proxies: 1,
             chapter_coordinators_see_at_large: false,
+            body_timeout: std::time::Duration::from_secs(30),
+            request_timeout: std::time::Duration::from_secs(60),
         }),
         limits: Arc::new(RateLimits::new(true)),
     };
