@@ -6,9 +6,14 @@
 //! of 60 logins once took the server from 149 MB to 1.36 GB). A caller beyond
 //! the cap waits up to [`WAIT`], then gets 503 with `Retry-After`.
 
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::sync::Mutex;
+
+use argon2::password_hash::{PasswordHash as Phc, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
 use kiteline_core::PasswordHash;
+use kiteline_core::crypto::constant_time_eq;
 
 use crate::error::AppError;
 
@@ -18,6 +23,12 @@ pub const MAX_CONCURRENT: usize = 4;
 pub const WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_CONCURRENT);
+
+/// The working memory of the hashes in progress, allocated once and reused:
+/// at most one buffer per slot. Freed and re-allocated 19 MiB blocks are not
+/// given back to the system by the allocator, so allocating per hash let a
+/// burst grow the process to near a gigabyte even with the cap.
+static MEMORY: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
 
 /// A slot to compute one hash in, or 503 after [`WAIT`].
 async fn slot() -> Result<tokio::sync::SemaphorePermit<'static>, AppError> {
@@ -31,31 +42,66 @@ async fn slot_in(slots: &'static tokio::sync::Semaphore) -> Result<tokio::sync::
     }
 }
 
-fn argon() -> Argon2<'static> {
-    Argon2::new(
-        Algorithm::Argon2id,
-        Version::V0x13,
-        Params::new(19 * 1024, 2, 1, None).expect("static parameters are valid"),
-    )
+fn params() -> Params {
+    Params::new(19 * 1024, 2, 1, Some(32)).expect("static parameters are valid")
 }
 
+/// Runs Argon2id with `params` in a pooled buffer (call with a slot held).
+fn argon2_into(params: Params, password: &[u8], salt: &[u8], out: &mut [u8]) -> Result<(), AppError> {
+    let blocks = params.block_count();
+    let mut memory = MEMORY.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default();
+    if memory.len() != blocks {
+        memory = vec![Block::default(); blocks];
+    }
+    let result = Argon2::new(Algorithm::Argon2id, Version::V0x13, params).hash_password_into_with_memory(
+        password,
+        salt,
+        out,
+        &mut memory,
+    );
+    let mut pool = MEMORY.lock().unwrap_or_else(|p| p.into_inner());
+    if pool.len() < MAX_CONCURRENT {
+        pool.push(memory);
+    }
+    result.map_err(|e| AppError::Internal(format!("hashing failed: {e}")))
+}
+
+/// A new hash in PHC form (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`).
 pub async fn hash(password: String) -> Result<PasswordHash, AppError> {
     let _slot = slot().await?;
     tokio::task::spawn_blocking(move || {
-        let salt = SaltString::encode_b64(&kiteline_store::random_bytes::<16>()).expect("16 bytes is a valid salt");
-        argon().hash_password(password.as_bytes(), &salt).map(|h| PasswordHash::from_phc(h.to_string()))
+        let salt = kiteline_store::random_bytes::<16>();
+        let p = params();
+        let mut out = [0u8; 32];
+        argon2_into(p.clone(), password.as_bytes(), &salt, &mut out)?;
+        let salt = SaltString::encode_b64(&salt).map_err(|e| AppError::Internal(format!("salt: {e}")))?;
+        Ok(PasswordHash::from_phc(format!(
+            "$argon2id$v=19$m={},t={},p={}${}${}",
+            p.m_cost(),
+            p.t_cost(),
+            p.p_cost(),
+            salt.as_str(),
+            STANDARD_NO_PAD.encode(out)
+        )))
     })
     .await
     .map_err(|e| AppError::Internal(format!("hashing task failed: {e}")))?
-    .map_err(|e| AppError::Internal(format!("hashing failed: {e}")))
 }
 
+/// Whether `password` matches a stored PHC hash (any Argon2id parameters).
 pub async fn verify(password: String, stored: PasswordHash) -> Result<bool, AppError> {
     let _slot = slot().await?;
     tokio::task::spawn_blocking(move || {
-        let parsed = argon2::password_hash::PasswordHash::new(stored.as_str())
-            .map_err(|e| AppError::Internal(format!("stored hash unreadable: {e}")))?;
-        Ok(argon().verify_password(password.as_bytes(), &parsed).is_ok())
+        let unreadable = |e: &dyn std::fmt::Display| AppError::Internal(format!("stored hash unreadable: {e}"));
+        let parsed = Phc::new(stored.as_str()).map_err(|e| unreadable(&e))?;
+        let p = Params::try_from(&parsed).map_err(|e| unreadable(&e))?;
+        let expected = parsed.hash.ok_or_else(|| unreadable(&"no hash"))?;
+        let mut salt = [0u8; 64];
+        let salt =
+            parsed.salt.ok_or_else(|| unreadable(&"no salt"))?.decode_b64(&mut salt).map_err(|e| unreadable(&e))?;
+        let mut out = vec![0u8; expected.len()];
+        argon2_into(p, password.as_bytes(), salt, &mut out)?;
+        Ok(constant_time_eq(&out, expected.as_bytes()))
     })
     .await
     .map_err(|e| AppError::Internal(format!("hashing task failed: {e}")))?
@@ -93,6 +139,19 @@ mod tests {
         assert!(PEAK.load(Ordering::SeqCst) <= super::MAX_CONCURRENT);
         // 24 callers, 4 slots, 700 ms each, 2 s of patience: about 12 get in.
         assert!(refused > 0 && refused < 24, "{refused}");
+    }
+
+    /// A hash made by the `password-hash` API (as earlier versions stored)
+    /// still verifies, and ours has its exact form.
+    #[tokio::test]
+    async fn hashes_keep_the_phc_form_and_older_hashes_verify() {
+        use argon2::password_hash::{PasswordHasher, SaltString};
+        let salt = SaltString::encode_b64(&[7u8; 16]).unwrap();
+        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, super::params());
+        let old = argon.hash_password(b"correct horse battery", &salt).unwrap().to_string();
+        let old = kiteline_core::PasswordHash::from_phc(old);
+        assert!(super::verify("correct horse battery".into(), old.clone()).await.unwrap());
+        assert!(!super::verify("correct horse batterY".into(), old).await.unwrap());
     }
 
     #[tokio::test]

@@ -135,7 +135,12 @@ async fn password_reset_takes_as_long_for_unknown_addresses_as_for_known_ones() 
     };
     let (k, u) = (median(&mut known), median(&mut unknown));
     let spread = (k - u).abs() / k.max(u);
-    eprintln!("reset medians over {SAMPLES}: known {:.3} ms, unknown {:.3} ms ({:.1}% apart)", k * 1e3, u * 1e3, spread * 100.0);
+    eprintln!(
+        "reset medians over {SAMPLES}: known {:.3} ms, unknown {:.3} ms ({:.1}% apart)",
+        k * 1e3,
+        u * 1e3,
+        spread * 100.0
+    );
     assert!(spread <= 0.10, "known {:.3} ms, unknown {:.3} ms: {:.0}% apart", k * 1e3, u * 1e3, spread * 100.0);
 }
 
