@@ -185,25 +185,82 @@ pub fn chapter_name(raw: &str) -> Result<&str, NameProblem> {
     one_line(raw, MAX_LABEL_CHARS)
 }
 
+/// Why a phone number was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PhoneProblem {
+    /// Not digits (with spaces, dots, dashes, brackets), or too few or many.
+    Malformed,
+    /// No `+` and country code, and the organization set no default country.
+    NoCountryCode,
+}
+
 /// A phone number as `+` and 7–15 digits (spaces, dots, dashes and brackets
-/// dropped). Ten digits without a country code are taken as North American.
-pub fn normalize_phone(raw: &str) -> Option<String> {
+/// dropped). One without `+` takes `default_calling_code` (the
+/// organization's country, e.g. `1`), or is refused when there is none —
+/// never silently taken as North American.
+pub fn normalize_phone(raw: &str, default_calling_code: Option<&str>) -> Result<String, PhoneProblem> {
     let trimmed = raw.trim();
     let plus = trimmed.starts_with('+');
-    if trimmed.chars().any(|c| !(c.is_ascii_digit() || " .-()+".contains(c))) {
-        return None;
+    if trimmed.chars().any(|c| !(c.is_ascii_digit() || " .-()+".contains(c)))
+        || trimmed[usize::from(plus)..].contains('+')
+    {
+        return Err(PhoneProblem::Malformed);
     }
     let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
-    if !(7..=15).contains(&digits.len()) {
-        return None;
-    }
-    Some(if plus {
-        format!("+{digits}")
-    } else if digits.len() == 10 {
-        format!("+1{digits}")
+    let full = if plus {
+        digits
     } else {
-        format!("+{digits}")
-    })
+        let code = default_calling_code.ok_or(PhoneProblem::NoCountryCode)?;
+        // A national number written with its trunk prefix (`0…`) drops it.
+        format!("{code}{}", digits.strip_prefix('0').unwrap_or(&digits))
+    };
+    if !(7..=15).contains(&full.len()) {
+        return Err(PhoneProblem::Malformed);
+    }
+    Ok(format!("+{full}"))
+}
+
+/// A calling code for [`normalize_phone`]: 1 to 3 digits, not starting with 0.
+pub fn is_calling_code(code: &str) -> bool {
+    (1..=3).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_digit()) && !code.starts_with('0')
+}
+
+/// A coarse, human label for the device behind a user agent — a browser
+/// family and a system ("Firefox on Android") — kept instead of the user
+/// agent string, which is close to a fingerprint.
+pub fn device_label(user_agent: &str) -> String {
+    let ua = user_agent;
+    let browser = if ua.contains("Edg/") {
+        "Edge"
+    } else if ua.contains("OPR/") || ua.contains("Opera") {
+        "Opera"
+    } else if ua.contains("SamsungBrowser/") {
+        "Samsung Internet"
+    } else if ua.contains("Firefox/") || ua.contains("FxiOS/") {
+        "Firefox"
+    } else if ua.contains("Chrome/") || ua.contains("CriOS/") || ua.contains("Chromium/") {
+        "Chrome"
+    } else if ua.contains("Safari/") {
+        "Safari"
+    } else {
+        "A browser"
+    };
+    let system = if ua.contains("Android") {
+        "Android"
+    } else if ua.contains("iPhone") || ua.contains("iPad") || ua.contains("iOS") {
+        "iPhone or iPad"
+    } else if ua.contains("CrOS") {
+        "ChromeOS"
+    } else if ua.contains("Windows") {
+        "Windows"
+    } else if ua.contains("Mac OS X") || ua.contains("Macintosh") {
+        "macOS"
+    } else if ua.contains("Linux") {
+        "Linux"
+    } else {
+        "an unknown system"
+    };
+    format!("{browser} on {system}")
 }
 
 /// A password hash in PHC string form (`$argon2id$…`), as made by the
@@ -509,10 +566,41 @@ mod tests {
 
     #[test]
     fn phones_are_normalised_or_refused() {
-        assert_eq!(normalize_phone("(510) 555-0100").as_deref(), Some("+15105550100"));
-        assert_eq!(normalize_phone("+52 55 1234 5678").as_deref(), Some("+525512345678"));
-        for bad in ["555", "call me", "+1 510 555 0100 ext 2", "1234567890123456"] {
-            assert_eq!(normalize_phone(bad), None, "{bad}");
+        assert_eq!(normalize_phone("(510) 555-0100", Some("1")).as_deref(), Ok("+15105550100"));
+        assert_eq!(normalize_phone("+52 55 1234 5678", None).as_deref(), Ok("+525512345678"));
+        assert_eq!(normalize_phone("055 1234 5678", Some("52")).as_deref(), Ok("+525512345678"), "trunk 0 dropped");
+        assert_eq!(normalize_phone("(510) 555-0100", None), Err(PhoneProblem::NoCountryCode), "never silently +1");
+        for bad in ["555", "call me", "+1 510 555 0100 ext 2", "+1234567890123456", "+1 510+555"] {
+            assert_eq!(normalize_phone(bad, Some("1")), Err(PhoneProblem::Malformed), "{bad}");
+        }
+        assert!(is_calling_code("1") && is_calling_code("52") && is_calling_code("598"));
+        assert!(!is_calling_code("01") && !is_calling_code("1234") && !is_calling_code("+1") && !is_calling_code(""));
+    }
+
+    #[test]
+    fn devices_are_labelled_by_family_never_by_the_whole_user_agent() {
+        let cases = [
+            ("Mozilla/5.0 (Android 14; Mobile; rv:133.0) Gecko/133.0 Firefox/133.0", "Firefox on Android"),
+            (
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+                "Safari on iPhone or iPad",
+            ),
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+                "Edge on Windows",
+            ),
+            (
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36",
+                "Chrome on Linux",
+            ),
+            (
+                "Mozilla/5.0 (Linux; Android 13; SAMSUNG SM-A145F) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/23.0 Chrome/115.0.0.0 Mobile Safari/537.36",
+                "Samsung Internet on Android",
+            ),
+            ("curl/8.5.0", "A browser on an unknown system"),
+        ];
+        for (ua, label) in cases {
+            assert_eq!(device_label(ua), label, "{ua}");
         }
     }
 

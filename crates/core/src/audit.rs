@@ -53,11 +53,19 @@ pub enum Action {
     ChapterCreate,
     ApiTokenCreate,
     ApiTokenRevoke,
+    /// A new invitation link (and message) for someone who has not set a password yet.
+    UserInviteResend,
+    /// One of the user's own sessions ended from the account page.
+    SessionEnd,
+    ChapterRename,
+    ChapterRemove,
+    OrgProfileUpdate,
+    OrgLogoUpdate,
     AuditView,
 }
 
 impl Action {
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 31] = [
         Action::UserCreate,
         Action::UserFirstAdmin,
         Action::UserInvite,
@@ -82,6 +90,12 @@ impl Action {
         Action::ChapterCreate,
         Action::ApiTokenCreate,
         Action::ApiTokenRevoke,
+        Action::UserInviteResend,
+        Action::SessionEnd,
+        Action::ChapterRename,
+        Action::ChapterRemove,
+        Action::OrgProfileUpdate,
+        Action::OrgLogoUpdate,
         Action::AuditView,
     ];
 
@@ -112,6 +126,12 @@ impl Action {
             Action::ChapterCreate => "chapter.create",
             Action::ApiTokenCreate => "api_token.create",
             Action::ApiTokenRevoke => "api_token.revoke",
+            Action::UserInviteResend => "user.invite_resend",
+            Action::SessionEnd => "session.end",
+            Action::ChapterRename => "chapter.rename",
+            Action::ChapterRemove => "chapter.remove",
+            Action::OrgProfileUpdate => "org.profile_update",
+            Action::OrgLogoUpdate => "org.logo_update",
             Action::AuditView => "audit.view",
         }
     }
@@ -123,7 +143,8 @@ impl Action {
     /// The kind of object the entry's object id names.
     pub fn object_type(self) -> &'static str {
         match self {
-            Action::ChapterCreate => "chapter",
+            Action::ChapterCreate | Action::ChapterRename | Action::ChapterRemove => "chapter",
+            Action::OrgProfileUpdate | Action::OrgLogoUpdate => "organization",
             Action::ApiTokenCreate | Action::ApiTokenRevoke => "api_token",
             Action::AuditView => "audit_log",
             _ => "user",
@@ -392,7 +413,8 @@ mod tests {
         for a in Action::ALL {
             assert_eq!(Action::parse(a.as_str()), Some(a));
             assert!(codes.insert(a.as_str()), "{a} twice");
-            assert!(a.as_str().starts_with(a.object_type().split('_').next().unwrap()) || a.object_type() == "user");
+            let prefix = a.as_str().split('.').next().unwrap();
+            assert!(a.object_type().starts_with(prefix) || a.object_type() == "user", "{a}");
         }
         assert_eq!(Action::parse("user.nope"), None);
         assert_eq!(Action::ApiTokenRevoke.object_type(), "api_token");

@@ -61,7 +61,13 @@ pub const SETTINGS: &[Setting] = &[
         env: "KITELINE_SITE_NAME",
         default: "Kiteline",
         secret: false,
-        help: "the organization's name, used in mail",
+        help: "the organization's name until an admin sets it in Settings; shown on every page and in mail",
+    },
+    Setting {
+        env: "KITELINE_DEFAULT_CALLING_CODE",
+        default: "",
+        secret: false,
+        help: "country calling code (1 for the US) added to phone numbers typed without +; unset refuses them",
     },
     Setting {
         env: "KITELINE_SMTP_URL",
@@ -193,6 +199,7 @@ pub struct Config {
     pub key_file: PathBuf,
     pub public_url: String,
     pub site_name: String,
+    pub default_calling_code: Option<String>,
     pub smtp_url: Option<String>,
     pub mail_from: String,
     pub worker: bool,
@@ -347,6 +354,18 @@ pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Config, Con
         return Err(err("KITELINE_SITE_NAME", "must be 1 to 100 characters on one line"));
     }
 
+    let default_calling_code = get("KITELINE_DEFAULT_CALLING_CODE", &mut sources)
+        .map(|c| c.trim().trim_start_matches('+').to_owned())
+        .filter(|c| !c.is_empty());
+    if let Some(code) = &default_calling_code
+        && !kiteline_core::account::is_calling_code(code)
+    {
+        return Err(err(
+            "KITELINE_DEFAULT_CALLING_CODE",
+            format!("{code:?} is not a country calling code, like 1 (US, Canada) or 52 (Mexico)"),
+        ));
+    }
+
     let smtp_url = get("KITELINE_SMTP_URL", &mut sources).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     if let Some(url) = &smtp_url {
         if !url.starts_with("smtp://") && !url.starts_with("smtps://") {
@@ -447,6 +466,7 @@ pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Config, Con
         key_file,
         public_url,
         site_name,
+        default_calling_code,
         smtp_url,
         mail_from,
         worker,
@@ -533,6 +553,9 @@ impl Config {
                 "KITELINE_KEY_FILE" => self.key_file.display().to_string(),
                 "KITELINE_PUBLIC_URL" => self.public_url.clone(),
                 "KITELINE_SITE_NAME" => self.site_name.clone(),
+                "KITELINE_DEFAULT_CALLING_CODE" => {
+                    self.default_calling_code.clone().unwrap_or_else(|| "(unset: numbers need +)".into())
+                }
                 "KITELINE_SMTP_URL" => self.smtp_url.as_deref().map_or("(unset: .eml files)".into(), redact),
                 "KITELINE_MAIL_FROM" => self.mail_from.clone(),
                 "KITELINE_WORKER" => on_off(self.worker),
@@ -590,6 +613,7 @@ mod tests {
             ("KITELINE_DB_POOL_SIZE", "0"),
             ("KITELINE_PUBLIC_URL", "line.example.org"),
             ("KITELINE_SITE_NAME", ""),
+            ("KITELINE_DEFAULT_CALLING_CODE", "USA"),
             ("KITELINE_SMTP_URL", "http://mail"),
             ("KITELINE_MAIL_FROM", "not an address"),
             ("KITELINE_WORKER", "maybe"),
@@ -692,6 +716,7 @@ mod tests {
             "KITELINE_PUBLIC_URL" => "https://line.example.org".to_owned(),
             "KITELINE_SMTP_URL" => "smtp://mail.example.org:25".to_owned(),
             "KITELINE_CLIENT_IP_HEADER" => "x-forwarded-for".to_owned(),
+            "KITELINE_DEFAULT_CALLING_CODE" => "1".to_owned(),
             _ if s.default.starts_with('<') || s.default.is_empty() => "./somewhere".to_owned(),
             _ => s.default.to_owned(),
         };

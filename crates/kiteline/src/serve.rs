@@ -146,6 +146,7 @@ pub async fn serve(config: Config) -> Result<(), Fail> {
             chapter_coordinators_see_at_large: config.chapter_coordinators_see_at_large,
             body_timeout: Duration::from_secs(config.body_timeout_seconds),
             request_timeout: Duration::from_secs(config.request_timeout_seconds),
+            default_calling_code: config.default_calling_code.clone(),
         }),
         limits: Arc::new(kiteline_web::security::RateLimits::new(config.rate_limits)),
     };

@@ -39,6 +39,11 @@ pub struct AuditFilter {
     pub until: Option<Timestamp>,
     /// Only entries with a smaller sequence number (paging).
     pub before_seq: Option<i64>,
+    /// Only entries by or about one of these ids (a search by name or
+    /// address, resolved to accounts by the caller). Empty: no such filter.
+    pub people: Vec<String>,
+    /// Leave out `audit.view` entries.
+    pub hide_views: bool,
     pub limit: u32,
 }
 
@@ -55,6 +60,8 @@ static INSERT_AUDIT: Sql = Sql::new(
 );
 static AUDIT_ALL: Sql = Sql::new(concat!(audit_select!(), " ORDER BY seq"));
 static AUDIT_LAST_BEFORE: Sql = Sql::new("SELECT seq, hash FROM audit_log WHERE at < $1 ORDER BY seq DESC LIMIT 1");
+static RECENT_VIEW: Sql =
+    Sql::new("SELECT 1 FROM audit_log WHERE action = 'audit.view' AND actor = $1 AND at > $2 LIMIT 1");
 static DELETE_AUDIT_UPTO: Sql = Sql::new("DELETE FROM audit_log WHERE seq <= $1");
 static UPSERT_ANCHOR: Sql = Sql::new(
     "INSERT INTO audit_anchor (id, seq, hash, mac, pruned_at) VALUES (1, $1, $2, $3, $4) \
@@ -131,12 +138,40 @@ fn listing<'f>(f: &'f AuditFilter) -> (String, Vec<Value<'f>>) {
     if let Some(v) = f.before_seq {
         add("seq <", Value::from(v));
     }
+    if !f.people.is_empty() {
+        let mut ids = Vec::new();
+        for p in &f.people {
+            params.push(Value::from(p));
+            ids.push(format!("${}", params.len()));
+        }
+        let ids = ids.join(", ");
+        clauses.push(format!("(actor IN ({ids}) OR object_id IN ({ids}))"));
+    }
+    if f.hide_views {
+        clauses.push("action <> 'audit.view'".to_owned());
+    }
     let filter = if clauses.is_empty() { String::new() } else { format!(" WHERE {}", clauses.join(" AND ")) };
     params.push(Value::from(i64::from(f.limit.clamp(1, 1000))));
     (format!("{}{filter} ORDER BY seq DESC LIMIT ${}", audit_select!(), params.len()), params)
 }
 
 impl Store {
+    /// Records that `actor` looked at the audit log, at most once an hour per
+    /// viewer, so the views do not flood the log they are looking at.
+    pub async fn record_audit_view(&self, actor: &Id, now: Timestamp) -> Result<()> {
+        let (actor, key) = (actor.clone(), self.audit_key()?);
+        self.db
+            .write(move |tx| {
+                let since = now - jiff::SignedDuration::from_hours(1);
+                let seen = tx.query_opt(&RECENT_VIEW, args![&actor, since], |_| Ok(()))?;
+                if seen.is_none() {
+                    append(tx, &key, &AuditEvent::new(Some(&actor), Action::AuditView, ""), now)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
     /// Appends an entry on its own (an action with nothing else to change).
     pub async fn append_audit(&self, event: AuditEvent, now: Timestamp) -> Result<()> {
         self.audited(event, now, |_| Ok(())).await

@@ -29,6 +29,7 @@ pub enum Constraint {
     AuditAnchor,
     RateAttempt,
     Migration,
+    OrgProfile,
     /// A row refers to one that does not exist (a foreign key).
     MissingReference,
     /// A check, not-null or trigger rule of the schema.
@@ -60,6 +61,7 @@ const UNIQUE: &[(Constraint, &str, &str)] = &[
     (Constraint::AuditAnchor, "audit_anchor.id", "audit_anchor_pkey"),
     (Constraint::RateAttempt, "rate_attempts.id", "rate_attempts_pkey"),
     (Constraint::Migration, "schema_migrations.version", "schema_migrations_pkey"),
+    (Constraint::OrgProfile, "org_profile.id", "org_profile_pkey"),
 ];
 
 /// SQLite's extended result codes for constraint failures.

@@ -24,7 +24,7 @@ pub struct SessionRecord {
 
 static INSERT_SESSION: Sql = Sql::new(
     "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, idle_seconds, expires_at, second_factor_at, \
-     persistent) VALUES ($1, $2, $3, $3, $4, $5, $6, $7)",
+     persistent, device_label) VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8)",
 );
 static SESSION: Sql = Sql::new(
     "SELECT user_id, created_at, last_seen_at, idle_seconds, expires_at, second_factor_at, persistent \
@@ -34,6 +34,11 @@ static TOUCH_SESSION: Sql = Sql::new("UPDATE sessions SET last_seen_at = $1 WHER
 static ROTATE_SESSION: Sql =
     Sql::new("UPDATE sessions SET id_hash = $1, second_factor_at = COALESCE($2, second_factor_at) WHERE id_hash = $3");
 static END_SESSION: Sql = Sql::new("DELETE FROM sessions WHERE id_hash = $1");
+static END_OWN_SESSION: Sql = Sql::new("DELETE FROM sessions WHERE id_hash = $1 AND user_id = $2");
+static SESSIONS_OF: Sql = Sql::new(
+    "SELECT id_hash, created_at, last_seen_at, device_label, persistent FROM sessions \
+     WHERE user_id = $1 ORDER BY last_seen_at DESC",
+);
 static END_USER_SESSIONS: Sql = Sql::new("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2");
 /// A session ends at its absolute expiry or after its idle limit.
 static PRUNE_SESSIONS: Sql = Sql::dialects(
@@ -69,6 +74,16 @@ pub(crate) fn rotate(
     one(tx.execute(&ROTATE_SESSION, args![new, second_factor_at, old])?)
 }
 
+/// One of a user's sessions, for the list on their account page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub digest: TokenDigest,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    pub device_label: String,
+    pub persistent: bool,
+}
+
 /// What a new session is.
 #[derive(Clone, Debug)]
 pub struct NewSession {
@@ -78,6 +93,8 @@ pub struct NewSession {
     pub expires_at: Timestamp,
     pub second_factor_at: Option<Timestamp>,
     pub persistent: bool,
+    /// "Firefox on Android" (see `core::account::device_label`).
+    pub device_label: String,
     /// The browser's previous session, which ends in the same transaction
     /// (a new id at every login: no fixation).
     pub replaces: Option<TokenDigest>,
@@ -94,7 +111,16 @@ impl Store {
             }
             tx.execute(
                 &INSERT_SESSION,
-                args![&s.digest, &s.user_id, now, s.idle_seconds, s.expires_at, s.second_factor_at, s.persistent],
+                args![
+                    &s.digest,
+                    &s.user_id,
+                    now,
+                    s.idle_seconds,
+                    s.expires_at,
+                    s.second_factor_at,
+                    s.persistent,
+                    &s.device_label
+                ],
             )?;
             Ok(())
         })
@@ -169,6 +195,39 @@ impl Store {
             Ok(ended)
         })
         .await
+    }
+
+    /// A user's sessions, most recently used first (expired ones included
+    /// until pruned; callers show only live ones).
+    pub async fn sessions_of(&self, user_id: &Id) -> Result<Vec<SessionInfo>> {
+        let id = user_id.clone();
+        self.db
+            .read(move |tx| {
+                tx.query(&SESSIONS_OF, args![&id], |r| {
+                    let digest: String = r.get(0)?;
+                    Ok(SessionInfo {
+                        digest: TokenDigest::from_stored(digest)
+                            .ok_or_else(|| crate::StoreError::database("a stored session digest is malformed", None))?,
+                        created_at: r.get(1)?,
+                        last_seen_at: r.get(2)?,
+                        device_label: r.get(3)?,
+                        persistent: r.get(4)?,
+                    })
+                })
+            })
+            .await
+    }
+
+    /// Ends one of `user_id`'s own sessions; `NotFound` if it is not theirs.
+    pub async fn end_own_session(
+        &self,
+        user_id: &Id,
+        digest: &TokenDigest,
+        audit: AuditEvent,
+        now: Timestamp,
+    ) -> Result<()> {
+        let (id, digest) = (user_id.clone(), digest.clone());
+        self.audited(audit, now, move |tx| one(tx.execute(&END_OWN_SESSION, args![&digest, &id])?)).await
     }
 
     /// Deletes sessions past their absolute expiry or idle limit.

@@ -212,6 +212,7 @@ pub fn session(
         expires_at,
         second_factor_at,
         persistent: false,
+        device_label: "Test browser".to_owned(),
         replaces: None,
     }
 }

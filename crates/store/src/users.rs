@@ -61,6 +61,8 @@ pub struct ProfileUpdate {
 pub struct Chapter {
     pub id: Id,
     pub name: String,
+    /// Accounts in it.
+    pub people: u64,
 }
 
 /// What a single-use link is for.
@@ -159,7 +161,12 @@ static RETIRE_USER_LINKS: Sql =
     Sql::new("UPDATE link_tokens SET used_at = $1 WHERE user_id = $2 AND purpose = 'set_password' AND used_at IS NULL");
 
 static INSERT_CHAPTER: Sql = Sql::new("INSERT INTO chapters (id, name, created_at) VALUES ($1, $2, $3)");
-static CHAPTERS: Sql = Sql::new("SELECT id, name FROM chapters ORDER BY name");
+static CHAPTERS: Sql = Sql::new(
+    "SELECT c.id, c.name, (SELECT COUNT(*) FROM users u WHERE u.chapter_id = c.id) FROM chapters c ORDER BY c.name",
+);
+static RENAME_CHAPTER: Sql = Sql::new("UPDATE chapters SET name = $1 WHERE id = $2");
+static REMOVE_CHAPTER: Sql = Sql::new("DELETE FROM chapters WHERE id = $1");
+static CHAPTER_PEOPLE: Sql = Sql::new("SELECT COUNT(*) FROM users WHERE chapter_id = $1");
 
 /// The protected columns of one row, as read.
 struct Protected {
@@ -597,6 +604,30 @@ impl Store {
     }
 
     pub async fn chapters(&self) -> Result<Vec<Chapter>> {
-        self.db.read(|tx| tx.query(&CHAPTERS, args![], |r| Ok(Chapter { id: r.get(0)?, name: r.get(1)? }))).await
+        self.db
+            .read(|tx| {
+                tx.query(&CHAPTERS, args![], |r| Ok(Chapter { id: r.get(0)?, name: r.get(1)?, people: r.get(2)? }))
+            })
+            .await
+    }
+
+    /// `Conflict(ChapterName)` if another chapter has the name; `NotFound`.
+    pub async fn rename_chapter(&self, id: &Id, name: &str, audit: AuditEvent, now: Timestamp) -> Result<()> {
+        let (id, name) = (id.clone(), name.to_owned());
+        self.audited(audit, now, move |tx| one(tx.execute(&RENAME_CHAPTER, args![&name, &id])?)).await
+    }
+
+    /// Removes an empty chapter: `Conflict(MissingReference)` while anyone
+    /// is in it (move them first); `NotFound`.
+    pub async fn remove_chapter(&self, id: &Id, audit: AuditEvent, now: Timestamp) -> Result<()> {
+        let id = id.clone();
+        self.audited(audit, now, move |tx| {
+            let people: u64 = tx.query_one(&CHAPTER_PEOPLE, args![&id], |r| r.get(0))?;
+            if people > 0 {
+                return Err(StoreError::Conflict(Constraint::MissingReference));
+            }
+            one(tx.execute(&REMOVE_CHAPTER, args![&id])?)
+        })
+        .await
     }
 }

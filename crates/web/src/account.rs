@@ -134,11 +134,17 @@ pub async fn profile_submit(
     let phone = if phone_raw.is_empty() {
         None
     } else {
-        let p = account::normalize_phone(&phone_raw);
-        if p.is_none() {
-            errors.push(FieldError { field: "phone", message: tr.t("error-phone") });
+        match account::normalize_phone(&phone_raw, state.config.default_calling_code.as_deref()) {
+            Ok(p) => Some(p),
+            Err(problem) => {
+                let id = match problem {
+                    account::PhoneProblem::Malformed => "error-phone",
+                    account::PhoneProblem::NoCountryCode => "error-phone-country",
+                };
+                errors.push(FieldError { field: "phone", message: tr.t(id) });
+                None
+            }
         }
-        p
     };
     let form = ProfileForm {
         name: name.clone(),

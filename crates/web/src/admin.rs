@@ -364,6 +364,8 @@ pub async fn audit(
         since,
         until: until.map(|u| u + SignedDuration::from_hours(24)),
         before_seq: q.before,
+        people: vec![],
+        hide_views: false,
         limit: AUDIT_PAGE,
     };
     let entries = if errors.is_empty() { state.store.audit_entries(&filter).await? } else { vec![] };

@@ -142,6 +142,9 @@ pub async fn login_submit(
         expires_at: now + SignedDuration::from_secs(absolute),
         second_factor_at: None,
         persistent: form.remember == "on",
+        device_label: account::device_label(
+            headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or(""),
+        ),
         replaces: cookie(&headers, session_cookie_name(https)).map(TokenDigest::of),
     };
     let event = AuditEvent::new(Some(&user.id), Action::SessionLogin, &user.id);

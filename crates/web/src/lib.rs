@@ -59,6 +59,9 @@ pub struct WebConfig {
     pub body_timeout: std::time::Duration,
     /// A request must be answered within this.
     pub request_timeout: std::time::Duration,
+    /// The country calling code (digits, no `+`) added to phone numbers
+    /// written without one; `None` refuses such numbers.
+    pub default_calling_code: Option<String>,
 }
 
 impl AppState {

@@ -31,7 +31,7 @@ fn a_real_browser_sets_up_logs_in_with_two_steps_and_loads_nothing_foreign() {
     driver.wait_until("the recovery codes", |_, p| p.contains("Your recovery codes"));
 
     driver.goto(&format!("{base}/account"));
-    driver.fill("#phone", "510 555 0142");
+    driver.fill("#phone", "+1 510 555 0142");
     driver.click("form[action='/account'] button[type=submit]");
     driver.wait_until("the profile to be saved", |_, p| p.contains("Your changes are saved."));
 

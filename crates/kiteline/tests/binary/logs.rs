@@ -27,7 +27,7 @@ fn logs_of_logins_profile_changes_and_failures_hold_no_secrets() {
     // A profile change with a phone number.
     let phone = "5105550199";
     let profile = format!(
-        "name=Ana+Ruiz&pronouns=she%2Fher&time_zone=America%2FLos_Angeles&locale=en&phone={phone}&notify_email=on"
+        "name=Ana+Ruiz&pronouns=she%2Fher&time_zone=America%2FLos_Angeles&locale=en&phone=%2B1{phone}&notify_email=on"
     );
     let (status, page) = jar.post(addr, "/account", &profile).unwrap();
     assert_eq!(status, 200, "{page}");

@@ -22,6 +22,7 @@ pub async fn session_create_and_lookup(s: &SharedStore, user: &Id, i: u64) {
         expires_at: now + SignedDuration::from_hours(1),
         second_factor_at: None,
         persistent: false,
+        device_label: String::new(),
         replaces: None,
     };
     s.create_session(session, AuditEvent::new(Some(user), Action::SessionLogin, user), now).await.unwrap();

@@ -6,7 +6,11 @@ use kiteline_store::{Action, AuditEvent, AuditFilter, Engine};
 
 use super::{audit_key, audited_store, raw_exec, raw_try, t};
 
-story!(the_audit_chain_verifies_and_survives_retention, an_edited_or_deleted_audit_row_breaks_the_chain,);
+story!(
+    the_audit_chain_verifies_and_survives_retention,
+    an_edited_or_deleted_audit_row_breaks_the_chain,
+    views_fold_to_one_an_hour_and_people_can_be_searched,
+);
 
 async fn the_audit_chain_verifies_and_survives_retention(db: &TestDb) {
     let s = audited_store(db);
@@ -68,4 +72,25 @@ async fn an_edited_or_deleted_audit_row_breaks_the_chain(db: &TestDb) {
         verify_chain(&audit_key(), anchor.as_ref(), &entries),
         Err(kiteline_core::audit::ChainError::Broken { seq: 3, .. })
     ));
+}
+
+async fn views_fold_to_one_an_hour_and_people_can_be_searched(db: &TestDb) {
+    let s = audited_store(db);
+    let (ana, bo) = (kiteline_store::new_id(t(0)), kiteline_store::new_id(t(0)));
+    for minute in 0..30 {
+        s.record_audit_view(&ana, t(minute * 60)).await.unwrap();
+    }
+    s.record_audit_view(&ana, t(3601)).await.unwrap();
+    s.record_audit_view(&bo, t(10)).await.unwrap();
+    let views = AuditFilter { action: Some("audit.view".into()), limit: 50, ..Default::default() };
+    assert_eq!(s.audit_entries(&views).await.unwrap().len(), 3, "one an hour per viewer");
+    s.append_audit(AuditEvent::new(Some(&ana), Action::UserRoleChange, &bo), t(4000)).await.unwrap();
+    s.append_audit(AuditEvent::new(None, Action::UserDisable, "someone"), t(4001)).await.unwrap();
+    let about_bo = AuditFilter { people: vec![bo.to_string()], hide_views: true, limit: 50, ..Default::default() };
+    let found = s.audit_entries(&about_bo).await.unwrap();
+    assert_eq!(
+        found.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["user.role_change"],
+        "by or about bo, views hidden"
+    );
 }

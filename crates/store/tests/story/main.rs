@@ -36,6 +36,7 @@ mod audit;
 mod group_commit;
 mod jobs;
 mod keys;
+mod org;
 mod outbox;
 mod rate;
 mod schema;

@@ -6,7 +6,11 @@ use kiteline_store::{Action, AuditEvent, AuditFilter, PasswordHash, Role, new_id
 
 use super::{audited_store, d, new_user, session, t};
 
-story!(sessions_end_on_disable_role_change_and_password_change, logout_and_rotation_carry_their_audit_entry);
+story!(
+    sessions_end_on_disable_role_change_and_password_change,
+    logout_and_rotation_carry_their_audit_entry,
+    a_user_lists_and_ends_their_own_sessions_only,
+);
 
 async fn sessions_end_on_disable_role_change_and_password_change(db: &TestDb) {
     let s = audited_store(db);
@@ -74,4 +78,29 @@ async fn logout_and_rotation_carry_their_audit_entry(db: &TestDb) {
         .map(|e| e.action)
         .collect();
     assert_eq!(actions, ["session.logout", "session.second_factor", "session.login"], "the failed rotation left none");
+}
+
+async fn a_user_lists_and_ends_their_own_sessions_only(db: &TestDb) {
+    let s = audited_store(db);
+    let ana = s.create_user(new_user("ana@example.org", Role::Volunteer), new_id(t(0)), t(0)).await.unwrap();
+    let bo = s.create_user(new_user("bo@example.org", Role::Volunteer), new_id(t(0)), t(0)).await.unwrap();
+    let login = |u: &kiteline_store::User| AuditEvent::new(Some(&u.id), Action::SessionLogin, &u.id);
+    s.create_session(session("ana-phone", &ana.id, 600, t(1000)), login(&ana), t(1)).await.unwrap();
+    s.create_session(session("ana-laptop", &ana.id, 600, t(1000)), login(&ana), t(2)).await.unwrap();
+    s.create_session(session("bo", &bo.id, 600, t(1000)), login(&bo), t(3)).await.unwrap();
+    let mine = s.sessions_of(&ana.id).await.unwrap();
+    assert_eq!(mine.len(), 2);
+    assert_eq!(
+        (mine[0].digest.clone(), mine[0].device_label.as_str()),
+        (d("ana-laptop"), "Test browser"),
+        "most recent first"
+    );
+    let end = |u: &kiteline_store::User| AuditEvent::new(Some(&u.id), Action::SessionEnd, &u.id);
+    assert!(matches!(
+        s.end_own_session(&ana.id, &d("bo"), end(&ana), t(4)).await,
+        Err(kiteline_store::StoreError::NotFound)
+    ));
+    assert!(s.session(&d("bo")).await.unwrap().is_some(), "another's session is not ended");
+    s.end_own_session(&ana.id, &d("ana-phone"), end(&ana), t(5)).await.unwrap();
+    assert_eq!(s.sessions_of(&ana.id).await.unwrap().len(), 1);
 }

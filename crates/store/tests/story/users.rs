@@ -25,6 +25,7 @@ story!(
     a_reset_link_its_message_and_its_entry_are_stored_together_or_not_at_all,
     a_password_set_by_link_ends_every_session,
     a_user_row_edited_by_hand_is_no_longer_intact,
+    chapters_are_listed_with_their_people_renamed_and_removed_when_empty,
 );
 
 fn hash(s: &str) -> PasswordHash {
@@ -345,8 +346,36 @@ async fn upgrading_seals_existing_user_rows() {
         )
         .await;
         let applied = s.migrate().await.unwrap();
-        assert_eq!(applied.iter().map(|m| m.version).collect::<Vec<_>>(), [3]);
+        assert_eq!(applied.first().map(|m| m.version), Some(3));
         let old = s.user_by_email(&EmailAddress::parse("old@example.org").unwrap()).await.unwrap().unwrap();
         assert!(old.intact, "{:?}: sealed by the migration", db.engine());
     }
+}
+
+async fn chapters_are_listed_with_their_people_renamed_and_removed_when_empty(db: &TestDb) {
+    let s = audited_store(db);
+    let ev = |a: Action| AuditEvent::new(None, a, "c");
+    let (north, south) = (new_id(t(0)), new_id(t(1)));
+    s.create_chapter(north.clone(), "North", ev(Action::ChapterCreate), t(0)).await.unwrap();
+    s.create_chapter(south.clone(), "South", ev(Action::ChapterCreate), t(1)).await.unwrap();
+    let mut member = new_user("vol@example.org", Role::Volunteer);
+    member.chapter_id = Some(north.clone());
+    s.create_user(member, new_id(t(2)), t(2)).await.unwrap();
+    let listed = s.chapters().await.unwrap();
+    assert_eq!(listed.iter().map(|c| (c.name.as_str(), c.people)).collect::<Vec<_>>(), [("North", 1), ("South", 0)]);
+    assert!(matches!(
+        s.rename_chapter(&south, "North", ev(Action::ChapterRename), t(3)).await,
+        Err(StoreError::Conflict(Constraint::ChapterName))
+    ));
+    s.rename_chapter(&south, "Sur", ev(Action::ChapterRename), t(3)).await.unwrap();
+    assert!(
+        matches!(
+            s.remove_chapter(&north, ev(Action::ChapterRemove), t(4)).await,
+            Err(StoreError::Conflict(Constraint::MissingReference))
+        ),
+        "not while it has people"
+    );
+    s.remove_chapter(&south, ev(Action::ChapterRemove), t(4)).await.unwrap();
+    assert_eq!(s.chapters().await.unwrap().len(), 1);
+    assert!(matches!(s.remove_chapter(&south, ev(Action::ChapterRemove), t(5)).await, Err(StoreError::NotFound)));
 }

@@ -104,6 +104,7 @@ logout-everywhere = Log out everywhere
 error-pronouns = Pronouns can be at most 40 characters.
 error-time-zone = Enter a time zone name like America/Los_Angeles.
 error-phone = Enter a phone number of 7 to 15 digits, like +1 510 555 0100.
+error-phone-country = Start the number with + and its country code, like +1 510 555 0100.
 error-languages = Choose languages from the list.
 
 password-change-title = Change your password

@@ -103,6 +103,7 @@ logout-everywhere = Cerrar sesión en todas partes
 error-pronouns = Los pronombres pueden tener hasta 40 caracteres.
 error-time-zone = Escribe una zona horaria como America/Los_Angeles.
 error-phone = Escribe un teléfono de 7 a 15 dígitos, como +1 510 555 0100.
+error-phone-country = Empieza el número con + y el código del país, como +1 510 555 0100.
 error-languages = Elige idiomas de la lista.
 
 password-change-title = Cambiar tu contraseña

@@ -94,7 +94,7 @@ async fn profile_changes_seal_the_phone_and_validate_every_field() {
             ("languages", "en"),
             ("languages", "es"),
             ("locale", "es"),
-            ("phone", "(510) 555-0100"),
+            ("phone", "+1 (510) 555-0100"),
             ("notify_sms", "on"),
         ];
         let r = b.post(&app, "/account", &good).await;
@@ -128,6 +128,30 @@ async fn profile_changes_seal_the_phone_and_validate_every_field() {
             "nothing saved on error"
         );
     }
+}
+
+/// A number without `+` and country code is refused, saying so, unless the
+/// organization set a default country calling code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_without_country_code_needs_the_default_country() {
+    let db = kiteline_store::testing::sqlite().await;
+    let app = app_on(&db, "http://127.0.0.1:8080").await;
+    let vol = user(&app, "vol@example.org", Role::Volunteer, false).await;
+    let mut b = signed_in(&app, &vol).await;
+    let form = |phone: &'static str| {
+        vec![("name", "Marisol R."), ("time_zone", "America/Chicago"), ("locale", "en"), ("phone", phone)]
+    };
+    let r = b.post(&app, "/account", &form("(510) 555-0100")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.contains("country code"), "{}", r.body);
+    assert!(r.body.contains("value=\"(510) 555-0100\""), "what was typed stays");
+    assert!(app.state.store.user_phone(&vol.id).await.unwrap().is_none(), "nothing saved");
+
+    let app = app_with(&db, "http://127.0.0.1:8080", |c| c.default_calling_code = Some("1".into())).await;
+    let mut b = signed_in(&app, &vol).await;
+    let r = b.post(&app, "/account", &form("(510) 555-0100")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("+15105550100"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

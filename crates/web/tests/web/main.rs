@@ -41,24 +41,28 @@ struct App {
 }
 
 async fn app_on(db: &TestDb, public_url: &str) -> App {
+    app_with(db, public_url, |_| {}).await
+}
+
+/// An app whose configuration `tweak` changes first.
+async fn app_with(db: &TestDb, public_url: &str, tweak: impl FnOnce(&mut WebConfig)) -> App {
     let mut keks = KekRing::new();
     keks.insert(1, SecretKey::from_bytes([3; 32]));
     let vault = Vault::load(&db.store, &keks, SecretKey::from_bytes([4; 32]), Timestamp::now()).await.unwrap();
-    let state = AppState {
-        store: db.store.clone(),
-        vault,
-        config: Arc::new(WebConfig {
-            public_url: public_url.into(),
-            site_name: "Kiteline".into(),
-            mail_from: "Kiteline <k@example.org>".into(),
-            client_ip_header: None,
-            trusted_proxies: 1,
-            chapter_coordinators_see_at_large: false,
-            body_timeout: std::time::Duration::from_secs(30),
-            request_timeout: std::time::Duration::from_secs(60),
-        }),
-        limits: Arc::new(RateLimits::new(true)),
+    let mut config = WebConfig {
+        public_url: public_url.into(),
+        site_name: "Kiteline".into(),
+        mail_from: "Kiteline <k@example.org>".into(),
+        client_ip_header: None,
+        trusted_proxies: 1,
+        chapter_coordinators_see_at_large: false,
+        body_timeout: std::time::Duration::from_secs(30),
+        request_timeout: std::time::Duration::from_secs(60),
+        default_calling_code: None,
     };
+    tweak(&mut config);
+    let state =
+        AppState { store: db.store.clone(), vault, config: Arc::new(config), limits: Arc::new(RateLimits::new(true)) };
     App { router: router(state.clone()), state }
 }
 

@@ -1,0 +1,18 @@
+-- The organization's public profile (one row), where the server records the
+-- public URL its links use, and a coarse device label on each session.
+
+CREATE TABLE org_profile (
+    id             INTEGER PRIMARY KEY CHECK (id = 1),
+    name           TEXT NOT NULL DEFAULT '',
+    description_en TEXT NOT NULL DEFAULT '',
+    description_es TEXT NOT NULL DEFAULT '',
+    contact_email  TEXT NOT NULL DEFAULT '',
+    postal_address TEXT NOT NULL DEFAULT '',
+    logo           BYTEA,
+    logo_type      TEXT CHECK (logo_type IN ('image/png', 'image/svg+xml')),
+    logo_version   BIGINT NOT NULL DEFAULT 0,
+    public_url     TEXT NOT NULL DEFAULT '',
+    updated_at     TIMESTAMPTZ NOT NULL
+);
+
+ALTER TABLE sessions ADD COLUMN device_label TEXT NOT NULL DEFAULT '';
