@@ -221,6 +221,31 @@ pub fn normalize_phone(raw: &str, default_calling_code: Option<&str>) -> Result<
 }
 
 /// A calling code for [`normalize_phone`]: 1 to 3 digits, not starting with 0.
+/// What a typed second-factor code looks like, before it is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeShape {
+    Missing,
+    /// Six digits (spaces allowed), as an authenticator app shows them.
+    Totp,
+    /// Sixteen letters and digits, dashes and spaces allowed.
+    Recovery,
+    Malformed,
+}
+
+pub fn code_shape(raw: &str) -> CodeShape {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return CodeShape::Missing;
+    }
+    let digits: String = trimmed.chars().filter(|c| *c != ' ').collect();
+    if digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return CodeShape::Totp;
+    }
+    let allowed = trimmed.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == ' ');
+    let compact = trimmed.chars().filter(char::is_ascii_alphanumeric).count();
+    if allowed && compact == 16 { CodeShape::Recovery } else { CodeShape::Malformed }
+}
+
 pub fn is_calling_code(code: &str) -> bool {
     (1..=3).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_digit()) && !code.starts_with('0')
 }
@@ -437,6 +462,19 @@ pub fn is_common_password(password: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn codes_are_told_apart_by_shape() {
+        use super::{CodeShape, code_shape};
+        assert_eq!(code_shape("  "), CodeShape::Missing);
+        assert_eq!(code_shape("123456"), CodeShape::Totp);
+        assert_eq!(code_shape("123 456"), CodeShape::Totp);
+        assert_eq!(code_shape("abcd-efgh-ijkl-mnop"), CodeShape::Recovery);
+        assert_eq!(code_shape("ABCDEFGHIJKLMNOP"), CodeShape::Recovery);
+        for bad in ["12345", "1234567", "12345a", "abcd-efgh", "abcd_efgh_ijkl_mnop", "١٢٣٤٥٦"] {
+            assert_eq!(code_shape(bad), CodeShape::Malformed, "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

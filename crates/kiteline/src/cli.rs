@@ -238,9 +238,10 @@ async fn user_add(config: &Config, args: &ArgMatches) -> Result<(), Fail> {
     let email = EmailAddress::parse(arg(args, "email")).ok_or_else(|| Fail::usage("--email: not an e-mail address"))?;
     let name = one_line(arg(args, "name"), account::MAX_NAME_CHARS, "--name")?;
     let role = Role::parse(arg(args, "role")).ok_or_else(|| Fail::usage("--role: admin, coordinator or volunteer"))?;
-    let app = serve::open(config).await?;
+    let mut app = serve::open(config).await?;
+    app.adopt_server_url(config).await?;
     let user = NewUser { email, name: name.to_owned(), role, locale: arg(args, "lang").to_owned(), chapter_id: None };
-    let (user, link) = match actions::add_user(app.ctx(config), user, Timestamp::now()).await {
+    let (user, link) = match actions::add_user(app.ctx(), user, Timestamp::now()).await {
         Ok(created) => created,
         Err(StoreError::Conflict(Constraint::UserEmail)) => {
             return Err(Fail::usage("--email: an account with this address already exists"));

@@ -18,22 +18,42 @@ use crate::config::Config;
 use crate::keyfile;
 use crate::worker::Worker;
 
-/// The opened store and keys.
+/// The opened store and keys, and the name and address links carry.
 pub struct App {
     pub store: SharedStore,
     pub vault: Vault,
+    /// The organization's name: its profile's, else `KITELINE_SITE_NAME`.
+    pub site_name: String,
+    /// The base of every link: `KITELINE_PUBLIC_URL`, or — for a command
+    /// run where it is not set — the one the running server recorded.
+    pub public_url: String,
 }
 
 impl App {
-    /// What the shared use-cases need, with the configuration's names and
-    /// public URL (the same the server uses for its links).
-    pub fn ctx<'a>(&'a self, config: &'a Config) -> kiteline_web::actions::Ctx<'a> {
+    /// What the shared use-cases need.
+    pub fn ctx(&self) -> kiteline_web::actions::Ctx<'_> {
         kiteline_web::actions::Ctx {
             store: &self.store,
             vault: &self.vault,
-            site_name: &config.site_name,
-            public_url: &config.public_url,
+            site_name: self.site_name.clone(),
+            public_url: &self.public_url,
         }
+    }
+
+    /// For a command (not the server): when `KITELINE_PUBLIC_URL` is not set,
+    /// links use the address the server recorded at its last start, so the
+    /// CLI and the server print the same links.
+    pub async fn adopt_server_url(&mut self, config: &Config) -> Result<(), Fail> {
+        if config.sources.get("KITELINE_PUBLIC_URL").copied().unwrap_or(crate::config::Source::Default)
+            != crate::config::Source::Default
+        {
+            return Ok(());
+        }
+        let recorded = self.store.org_profile().await?.public_url;
+        if !recorded.is_empty() {
+            self.public_url = recorded;
+        }
+        Ok(())
     }
 }
 
@@ -66,7 +86,9 @@ pub async fn open(config: &Config) -> Result<App, Fail> {
         .map_err(|e| Fail::run(format!("database: {e}")))?;
     let vault =
         Vault::load(&store, &keys.keks, keys.blind, Timestamp::now()).await.map_err(|e| Fail::run(e.to_string()))?;
-    Ok(App { store, vault })
+    let profile = store.org_profile().await?;
+    let site_name = if profile.name.is_empty() { config.site_name.clone() } else { profile.name };
+    Ok(App { store, vault, site_name, public_url: config.public_url.clone() })
 }
 
 fn transport(config: &Config) -> Result<Arc<dyn MailTransport>, Fail> {
@@ -81,18 +103,43 @@ fn transport(config: &Config) -> Result<Arc<dyn MailTransport>, Fail> {
 }
 
 /// With no active admin, prints a fresh single-use link that creates one.
+/// Called only once the listener is bound, so a server that cannot start
+/// never replaces the link of one that is running.
 async fn offer_first_admin(config: &Config, app: &App) -> Result<(), Fail> {
     if app.store.count_active_admins().await? > 0 {
         return Ok(());
     }
     let hours = kiteline_web::tokens::FIRST_ADMIN_LINK_HOURS;
-    let link = kiteline_web::actions::offer_first_admin(app.ctx(config), Timestamp::now()).await?;
+    let link = kiteline_web::actions::offer_first_admin(app.ctx(), Timestamp::now()).await?;
     println!();
     let what =
         format!("No administrator exists yet. The single-use link (valid {hours} hours) that creates the first one:");
     crate::secrets::deliver(&config.data_dir, "first-admin", &what, &link)?;
     println!();
     Ok(())
+}
+
+/// An exclusive lock on `<database>.lock` beside a SQLite database, held
+/// while the server runs (the operating system drops it if the process
+/// dies). PostgreSQL deployments run several nodes and take none.
+fn serve_lock(config: &Config) -> Result<Option<std::fs::File>, Fail> {
+    let Some(db) = kiteline_store::sqlite_path(&config.database_url) else { return Ok(None) };
+    create_private_dir(Path::new(db).parent().unwrap_or(Path::new("")))?;
+    let path = format!("{db}.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Fail::run(format!("cannot open {path}: {e}")))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Fail::run(format!(
+            "another Kiteline server is already serving this data folder ({db}); stop it first, \
+             or give this one its own KITELINE_DATA_DIR"
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(Fail::run(format!("cannot lock {path}: {e}"))),
+    }
 }
 
 /// Registers for SIGTERM and SIGINT *now* (so a signal that arrives before the
@@ -121,14 +168,18 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, Fail> {
 
 pub async fn serve(config: Config) -> Result<(), Fail> {
     let started = std::time::Instant::now();
+    // One server per SQLite data folder: a second would fight over the
+    // file and replace the first one's setup link.
+    let _lock = serve_lock(&config)?;
     let app = open(&config).await?;
     let transport = transport(&config)?;
-    offer_first_admin(&config, &app).await?;
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| Fail::run(format!("cannot listen on {}: {e}", config.listen)))?;
     let bound = listener.local_addr().map_err(|e| Fail::run(e.to_string()))?;
+    app.store.record_public_url(&config.public_url, Timestamp::now()).await?;
+    offer_first_admin(&config, &app).await?;
     if !config.rate_limits {
         tracing::warn!(
             "RATE LIMITS ARE OFF (KITELINE_RATE_LIMITS=off): logins, codes and public forms are unprotected; use only for load tests"
@@ -147,8 +198,10 @@ pub async fn serve(config: Config) -> Result<(), Fail> {
             body_timeout: Duration::from_secs(config.body_timeout_seconds),
             request_timeout: Duration::from_secs(config.request_timeout_seconds),
             default_calling_code: config.default_calling_code.clone(),
+            mail_sent: config.smtp_url.is_some(),
         }),
         limits: Arc::new(kiteline_web::security::RateLimits::new(config.rate_limits)),
+        site: Arc::new(kiteline_web::site::SiteCache::new(config.site_name.clone())),
     };
     let router = kiteline_web::router(state);
     let limits = crate::listener::Limits {
@@ -161,7 +214,7 @@ pub async fn serve(config: Config) -> Result<(), Fail> {
     let worker = config.worker.then(|| {
         let mut w = Worker::new(app.store.clone(), app.vault.clone(), transport, config.mail_from.clone());
         w.audit_retention_days = config.audit_retention_days;
-        w.site_name.clone_from(&config.site_name);
+        w.site_name.clone_from(&app.site_name);
         w.public_url.clone_from(&config.public_url);
         w.witness = Some(crate::witness::path_for(&config.key_file));
         let rx = stop_rx.clone();
@@ -214,11 +267,13 @@ pub async fn serve(config: Config) -> Result<(), Fail> {
 }
 
 pub async fn worker_only(config: Config, once: bool) -> Result<(), Fail> {
-    let app = open(&config).await?;
+    let mut app = open(&config).await?;
+    app.adopt_server_url(&config).await?;
+    let (site_name, public_url) = (app.site_name.clone(), app.public_url.clone());
     let mut worker = Worker::new(app.store, app.vault, transport(&config)?, config.mail_from.clone());
     worker.audit_retention_days = config.audit_retention_days;
-    worker.site_name.clone_from(&config.site_name);
-    worker.public_url.clone_from(&config.public_url);
+    worker.site_name = site_name;
+    worker.public_url = public_url;
     worker.witness = Some(crate::witness::path_for(&config.key_file));
     if once {
         let n = worker.run_until_idle().await?;

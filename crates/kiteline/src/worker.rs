@@ -162,7 +162,7 @@ impl Worker {
                 let ctx = kiteline_web::actions::Ctx {
                     store: &self.store,
                     vault: &self.vault,
-                    site_name: &self.site_name,
+                    site_name: self.site_name.clone(),
                     public_url: &self.public_url,
                 };
                 kiteline_web::actions::run_password_reset(ctx, &job.id, job.sealed.as_ref(), Timestamp::now())

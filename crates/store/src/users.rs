@@ -160,6 +160,10 @@ static USE_LINK: Sql = Sql::new("UPDATE link_tokens SET used_at = $1 WHERE id = 
 static RETIRE_USER_LINKS: Sql =
     Sql::new("UPDATE link_tokens SET used_at = $1 WHERE user_id = $2 AND purpose = 'set_password' AND used_at IS NULL");
 
+static SET_LOCALE: Sql = Sql::new("UPDATE users SET locale = $1, updated_at = $2 WHERE id = $3");
+static NO_PASSWORD_YET: Sql =
+    Sql::new("SELECT COUNT(*) FROM users WHERE id = $1 AND password_hash IS NULL AND disabled_at IS NULL");
+
 static INSERT_CHAPTER: Sql = Sql::new("INSERT INTO chapters (id, name, created_at) VALUES ($1, $2, $3)");
 static CHAPTERS: Sql = Sql::new(
     "SELECT c.id, c.name, (SELECT COUNT(*) FROM users u WHERE u.chapter_id = c.id) FROM chapters c ORDER BY c.name",
@@ -591,6 +595,38 @@ impl Store {
             Ok(())
         })
         .await
+    }
+
+    /// Sends an invitation again: the account's open set-password links stop
+    /// working and a new one is stored with the message that carries it and
+    /// the audit entry, in one transaction. `NotFound` unless the account
+    /// exists, is enabled and has no password yet.
+    pub async fn reissue_invitation(
+        &self,
+        link: NewLink,
+        mail: NewMail,
+        audit: AuditEvent,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.audited(audit, now, move |tx| {
+            let user_id = link.user_id.clone().ok_or(StoreError::NotFound)?;
+            let waiting: u64 = tx.query_one(&NO_PASSWORD_YET, args![&user_id], |r| r.get(0))?;
+            if waiting == 0 {
+                return Err(StoreError::NotFound);
+            }
+            tx.execute(&RETIRE_USER_LINKS, args![now, &user_id])?;
+            insert_link(tx, &link, now)?;
+            outbox::insert(tx, &mail, now)
+        })
+        .await
+    }
+
+    /// The language a user reads Kiteline and its mail in (the language
+    /// switch of a signed-in user), audited as a profile change.
+    pub async fn set_locale(&self, user_id: &Id, locale: &str, now: Timestamp) -> Result<()> {
+        let (id, locale) = (user_id.clone(), locale.to_owned());
+        let event = AuditEvent::new(Some(user_id), Action::UserProfileUpdate, user_id);
+        self.audited(event, now, move |tx| one(tx.execute(&SET_LOCALE, args![&locale, now, &id])?)).await
     }
 
     /// `Conflict(ChapterName)` if a chapter has this name.

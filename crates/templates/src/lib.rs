@@ -3,7 +3,7 @@
 //!
 //! Architecture invariant: nothing rendered here refers to another origin —
 //! no fonts, scripts, images or styles from elsewhere — and pages work without
-//! JavaScript.
+//! JavaScript (the one script only adds conveniences).
 
 pub mod i18n;
 pub mod mail;
@@ -16,3 +16,10 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The stylesheet, served from `/static/kiteline.css`.
 pub const STYLESHEET: &str = include_str!("../static/kiteline.css");
+
+/// The only script: small enhancements (the browser's time zone offered
+/// on the profile form). Every page works without it.
+pub const SCRIPT: &str = include_str!("../static/kiteline.js");
+
+/// The favicon, served from `/static/favicon.svg` (and `/favicon.ico`).
+pub const FAVICON: &str = include_str!("../static/favicon.svg");

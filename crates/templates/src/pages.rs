@@ -4,19 +4,65 @@
 //! Every page carries `tr` (its translator) and `path` (where the language
 //! buttons return to).
 
+use std::sync::Arc;
+
 use askama::Template;
 
-use crate::Tr;
+use crate::{Lang, Tr};
+
+/// The organization as every page shows it: its name, logo and public
+/// contact. From the profile admins edit in Settings, falling back to
+/// `KITELINE_SITE_NAME`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Site {
+    pub name: String,
+    pub description_en: String,
+    pub description_es: String,
+    pub contact_email: String,
+    pub postal_address: String,
+    /// Bumped at every upload; `None` when there is no logo.
+    pub logo_version: Option<i64>,
+}
+
+impl Site {
+    pub fn named(name: impl Into<String>) -> Site {
+        Site { name: name.into(), ..Site::default() }
+    }
+
+    /// The description in `lang`, or in the other language if that is all
+    /// there is.
+    pub fn description(&self, lang: Lang) -> &str {
+        let (first, second) = match lang {
+            Lang::En => (&self.description_en, &self.description_es),
+            Lang::Es => (&self.description_es, &self.description_en),
+        };
+        if first.trim().is_empty() { second } else { first }
+    }
+
+    /// The postal address, one line per entry.
+    pub fn address_lines(&self) -> Vec<&str> {
+        self.postal_address.lines().map(str::trim).filter(|l| !l.is_empty()).collect()
+    }
+
+    pub fn has_contact(&self) -> bool {
+        !self.contact_email.is_empty() || !self.postal_address.trim().is_empty()
+    }
+}
 
 /// What every page's frame needs: the translator, where the language
-/// buttons return to, the CSRF token for its forms, and the signed-in
-/// navigation (if any).
+/// buttons return to, the CSRF token for its forms, the organization, and
+/// the signed-in navigation (if any).
 #[derive(Clone, Debug)]
 pub struct Chrome {
     pub tr: Tr,
+    /// A page that answers GET: where the language switch returns to.
     pub path: String,
     pub csrf: String,
     pub nav: Option<Nav>,
+    pub site: Arc<Site>,
+    /// The page shows a secret once (recovery codes, a new token): leaving
+    /// it loses them, so the language switch warns first.
+    pub one_time_secret: bool,
 }
 
 /// The signed-in part of the header.
@@ -26,11 +72,83 @@ pub struct Nav {
     pub full: bool,
     pub coordinator: bool,
     pub admin: bool,
+    /// The signed-in person's name, on the account menu.
+    pub name: String,
+}
+
+/// One entry of the navigation.
+#[derive(Clone, Debug)]
+pub struct NavItem {
+    pub href: &'static str,
+    pub label: String,
+    pub current: bool,
 }
 
 impl Chrome {
     pub fn new(tr: Tr, path: impl Into<String>, csrf: impl Into<String>, nav: Option<Nav>) -> Chrome {
-        Chrome { tr, path: path.into(), csrf: csrf.into(), nav }
+        Chrome {
+            tr,
+            path: path.into(),
+            csrf: csrf.into(),
+            nav,
+            site: Arc::new(Site::named("Kiteline")),
+            one_time_secret: false,
+        }
+    }
+
+    pub fn with_site(mut self, site: Arc<Site>) -> Chrome {
+        self.site = site;
+        self
+    }
+
+    /// Marks the page as showing a secret once.
+    pub fn secret(mut self) -> Chrome {
+        self.one_time_secret = true;
+        self
+    }
+
+    /// The areas this visitor may reach, the current one marked. Signed-in
+    /// people see the areas of their role and nothing more; visitors see the
+    /// public areas (more come with the phone line, campaigns and funds).
+    pub fn nav_items(&self) -> Vec<NavItem> {
+        let p = self.path.as_str();
+        let under = |prefix: &str| p == prefix || p.starts_with(&format!("{prefix}/"));
+        let item = |href: &'static str, key: &str, current: bool| NavItem { href, label: self.tr.t(key), current };
+        let mut items = vec![item("/", "nav-home", p == "/")];
+        match &self.nav {
+            Some(n) if n.full => {
+                if n.coordinator {
+                    items.push(item("/admin/users", "nav-users", under("/admin/users")));
+                }
+                if n.admin {
+                    items.push(item("/admin/chapters", "nav-chapters", under("/admin/chapters")));
+                    items.push(item("/admin/audit", "nav-audit", under("/admin/audit")));
+                    items.push(item(
+                        "/admin/settings",
+                        "nav-settings",
+                        under("/admin/settings") || under("/admin/components"),
+                    ));
+                }
+            }
+            Some(_) => {}
+            None => {}
+        }
+        items
+    }
+
+    /// The account menu's links (signed in past every step).
+    pub fn account_items(&self) -> Vec<NavItem> {
+        let p = self.path.as_str();
+        let item = |href: &'static str, key: &str| NavItem { href, label: self.tr.t(key), current: p == href };
+        match &self.nav {
+            Some(n) if n.full => vec![
+                item("/account", "nav-account"),
+                item("/account/password", "password-change-title"),
+                item("/account/2fa", "twofa-title"),
+                item("/account/tokens", "tokens-title"),
+            ],
+            _ => vec![],
+        }
     }
 }
 
@@ -40,6 +158,154 @@ pub struct FieldError {
     /// The id of the input it belongs to.
     pub field: &'static str,
     pub message: String,
+}
+
+// ------------------------------------------------------------ components
+//
+// The pieces pages are built from, rendered by the macros in `ui.html` and
+// shown together on the components page (`/admin/components`).
+
+/// A link with its text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub href: String,
+    pub label: String,
+}
+
+impl Link {
+    pub fn new(href: impl Into<String>, label: impl Into<String>) -> Link {
+        Link { href: href.into(), label: label.into() }
+    }
+}
+
+/// A status tag: a short word with a tone (`ok`, `info`, `warn`, `off`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tag {
+    pub text: String,
+    pub tone: &'static str,
+}
+
+impl Tag {
+    pub fn new(text: impl Into<String>, tone: &'static str) -> Tag {
+        Tag { text: text.into(), tone }
+    }
+}
+
+/// A moment shown in the viewer's time zone, the zone named
+/// (`Dec 2, 2026, 8:20 AM PST`), with the exact instant for machines.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Moment {
+    /// RFC 3339, for `<time datetime>`.
+    pub iso: String,
+    pub text: String,
+}
+
+/// A column heading of a data table, a link when the table sorts by it.
+#[derive(Clone, Debug)]
+pub struct Column {
+    pub label: String,
+    /// The link that sorts by this column (the other way if it is current).
+    pub href: Option<String>,
+    /// `ascending` or `descending` when the table is sorted by it.
+    pub sort: Option<&'static str>,
+}
+
+impl Column {
+    pub fn ascending(&self) -> bool {
+        self.sort == Some("ascending")
+    }
+
+    pub fn plain(label: impl Into<String>) -> Column {
+        Column { label: label.into(), href: None, sort: None }
+    }
+}
+
+/// Where a paginated table is, and the links around it.
+#[derive(Clone, Debug, Default)]
+pub struct Pager {
+    pub page: u32,
+    pub pages: u32,
+    pub prev: Option<String>,
+    pub next: Option<String>,
+}
+
+impl Pager {
+    pub fn needed(&self) -> bool {
+        self.prev.is_some() || self.next.is_some()
+    }
+}
+
+/// A notification banner: a title, a line of text, and a tone
+/// (`success`, `info`, `warning`). Success banners are announced politely.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Banner {
+    pub tone: &'static str,
+    pub title: String,
+    pub text: String,
+}
+
+impl Banner {
+    pub fn is_success(&self) -> bool {
+        self.tone == "success"
+    }
+
+    pub fn success(title: impl Into<String>, text: impl Into<String>) -> Banner {
+        Banner { tone: "success", title: title.into(), text: text.into() }
+    }
+    pub fn info(title: impl Into<String>, text: impl Into<String>) -> Banner {
+        Banner { tone: "info", title: title.into(), text: text.into() }
+    }
+    pub fn warning(title: impl Into<String>, text: impl Into<String>) -> Banner {
+        Banner { tone: "warning", title: title.into(), text: text.into() }
+    }
+}
+
+/// One row of a summary list: a key, its value, and perhaps a link to
+/// change it.
+#[derive(Clone, Debug)]
+pub struct SummaryRow {
+    pub key: String,
+    pub value: String,
+    pub tag: Option<Tag>,
+    pub change: Option<Link>,
+}
+
+impl SummaryRow {
+    pub fn new(key: impl Into<String>, value: impl Into<String>) -> SummaryRow {
+        SummaryRow { key: key.into(), value: value.into(), tag: None, change: None }
+    }
+    pub fn tagged(key: impl Into<String>, tag: Tag) -> SummaryRow {
+        SummaryRow { key: key.into(), value: String::new(), tag: Some(tag), change: None }
+    }
+}
+
+/// A person or object in short: a name linking to its page, a line under
+/// it, and tags.
+#[derive(Clone, Debug)]
+pub struct Card {
+    pub title: String,
+    pub href: Option<String>,
+    pub meta: String,
+    pub tags: Vec<Tag>,
+}
+
+/// The second step of a destructive action: what will happen, a button
+/// that does it (a POST), and a way back. No JavaScript.
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub struct ConfirmPage {
+    pub c: Chrome,
+    pub crumbs: Vec<Link>,
+    pub title: String,
+    pub text: String,
+    /// Consequences, one per line.
+    pub consequences: Vec<String>,
+    pub action: String,
+    pub button: String,
+    pub cancel: Link,
+    /// The action needs a fresh code from the admin's authenticator.
+    pub needs_code: bool,
+    pub errors: Vec<FieldError>,
 }
 
 #[derive(Template)]
@@ -75,6 +341,10 @@ pub struct MessagePage {
     pub c: Chrome,
     pub title: String,
     pub text: String,
+    /// What to do next (a button-styled link), so no page is a dead end.
+    pub next: Option<Link>,
+    /// A second line, such as what comes after the next step.
+    pub then: Option<String>,
 }
 
 /// `has_error(field)` for pages with an error summary.
@@ -89,6 +359,10 @@ macro_rules! field_errors {
 }
 
 field_errors!(
+    ConfirmPage,
+    SettingsPage,
+    ChaptersPage,
+    PersonPage,
     SetupPage,
     SetPasswordPage,
     LoginPage,
@@ -106,7 +380,18 @@ impl MessagePage {
     /// A page for a message id pair `<key>-title` / `<key>-text`.
     pub fn from_key(c: Chrome, key: &str) -> MessagePage {
         let tr = c.tr;
-        MessagePage { c, title: tr.t(&format!("{key}-title")), text: tr.t(&format!("{key}-text")) }
+        MessagePage {
+            c,
+            title: tr.t(&format!("{key}-title")),
+            text: tr.t(&format!("{key}-text")),
+            next: Some(Link::new("/", tr.t("nav-home"))),
+            then: None,
+        }
+    }
+
+    pub fn with_next(mut self, next: Link) -> MessagePage {
+        self.next = Some(next);
+        self
     }
 }
 
@@ -130,6 +415,7 @@ pub struct TotpPage {
 pub struct ResetPage {
     pub c: Chrome,
     pub sent: bool,
+    pub email: String,
     pub errors: Vec<FieldError>,
 }
 
@@ -156,7 +442,18 @@ pub struct AccountPage {
     pub chapter: String,
     pub form: ProfileForm,
     pub saved: bool,
+    /// Time zone names to choose from: the usual ones first, then the rest.
+    pub zones_common: Vec<&'static str>,
+    pub zones_other: Vec<String>,
+    pub sessions: Vec<SessionRow>,
+    pub banner: Option<Banner>,
     pub errors: Vec<FieldError>,
+}
+
+impl AccountPage {
+    pub fn is_zone(&self, zone: &str) -> bool {
+        self.form.time_zone == zone
+    }
 }
 
 #[derive(Template)]
@@ -202,7 +499,8 @@ pub struct TokensPage {
     pub c: Chrome,
     pub tokens: Vec<TokenRow>,
     pub new_token: Option<String>,
-    pub scopes: Vec<&'static str>,
+    /// (value, label)
+    pub scopes: Vec<(&'static str, String)>,
     /// Lifetimes offered: days, and how they read.
     pub lifetimes: Vec<(u32, String)>,
     /// Admin scope is offered, so the form asks for a fresh code.
@@ -216,42 +514,87 @@ pub struct UserRow {
     pub name: String,
     pub email: String,
     pub role: String,
-    pub role_code: &'static str,
     pub chapter: String,
-    pub status: String,
-    pub disabled: bool,
-    pub has_2fa: bool,
-    pub is_self: bool,
+    pub status: Tag,
+    pub two_step: bool,
+    pub added: Moment,
 }
 
+/// The people list: a sortable, paginated data table and the invitation form.
 #[derive(Template)]
 #[template(path = "admin_users.html")]
 pub struct UsersPage {
     pub c: Chrome,
+    pub banner: Option<Banner>,
+    pub columns: Vec<Column>,
     pub users: Vec<UserRow>,
-    pub chapters: Vec<(String, String)>,
-    pub all_roles: Vec<&'static str>,
-    pub invite_roles: Vec<&'static str>,
-    pub is_admin: bool,
+    pub pager: Pager,
+    /// How many people the list holds in all.
+    pub total: usize,
+    /// (id, name, selected) of the chapters the viewer may invite into.
+    pub chapters: Vec<(String, String, bool)>,
+    /// (value, label, selected) of the roles the viewer may give.
+    pub invite_roles: Vec<(&'static str, String, bool)>,
     pub invite_name: String,
     pub invite_email: String,
-    pub notice: Option<String>,
+    pub invite_lang: String,
     pub errors: Vec<FieldError>,
 }
 
-impl UsersPage {
-    pub fn is_role(&self, role: &str, user: &UserRow) -> bool {
-        role == user.role_code
-    }
+/// One person: their details, and what the viewer may do about them.
+#[derive(Template)]
+#[template(path = "admin_user.html")]
+pub struct PersonPage {
+    pub c: Chrome,
+    pub crumbs: Vec<Link>,
+    pub banner: Option<Banner>,
+    pub id: String,
+    pub name: String,
+    pub status: Tag,
+    pub details: Vec<SummaryRow>,
+    /// The viewer is an admin and this is someone else.
+    pub can_manage: bool,
+    /// (value, label, current)
+    pub roles: Vec<(&'static str, String, bool)>,
+    pub disabled: bool,
+    pub has_2fa: bool,
+    /// An invitation that has not been used yet can be sent again.
+    pub can_resend: bool,
+    pub recent: Vec<AuditRow>,
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ChapterRow {
+    pub id: String,
+    pub name: String,
+    pub people: u64,
+    pub rename_value: String,
+    pub rename_error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_chapters.html")]
+pub struct ChaptersPage {
+    pub c: Chrome,
+    pub banner: Option<Banner>,
+    pub chapters: Vec<ChapterRow>,
+    pub new_name: String,
+    pub errors: Vec<FieldError>,
 }
 
 #[derive(Clone, Debug)]
 pub struct AuditRow {
     pub seq: i64,
-    pub at: String,
-    pub actor: String,
+    pub at: Moment,
+    /// Who acted: a name, its id on hover and linked to their page.
+    pub actor: Option<Link>,
+    pub actor_id: String,
     pub action: String,
-    pub object_type: String,
+    pub action_code: String,
+    /// What it was about: a name or a short description.
+    pub object: String,
+    pub object_href: Option<String>,
     pub object_id: String,
 }
 
@@ -260,20 +603,115 @@ pub struct AuditRow {
 pub struct AuditPage {
     pub c: Chrome,
     pub entries: Vec<AuditRow>,
-    pub f_actor: String,
-    pub f_action: String,
-    pub f_object_type: String,
-    pub f_object_id: String,
+    /// (code, label, selected)
+    pub actions: Vec<(&'static str, String, bool)>,
+    pub f_person: String,
+    /// People the list is narrowed to, by name.
+    pub people: Vec<Link>,
     pub f_since: String,
     pub f_until: String,
+    pub f_views: bool,
+    /// The zone times are shown in.
+    pub zone: String,
     pub next_href: Option<String>,
+    pub filtered: bool,
     pub errors: Vec<FieldError>,
+}
+
+/// The organization's profile, as the settings form shows it.
+#[derive(Clone, Debug, Default)]
+pub struct OrgForm {
+    pub name: String,
+    pub description_en: String,
+    pub description_es: String,
+    pub contact_email: String,
+    pub postal_address: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_settings.html")]
+pub struct SettingsPage {
+    pub c: Chrome,
+    pub banner: Option<Banner>,
+    pub form: OrgForm,
+    pub has_logo: bool,
+    /// Mail leaves through SMTP (otherwise it is written to a folder).
+    pub mail_sent: bool,
+    pub public_url: String,
+    pub errors: Vec<FieldError>,
+}
+
+impl SettingsPage {
+    /// How the server is set up, as a summary list.
+    pub fn server_rows(&self) -> Vec<SummaryRow> {
+        let tr = self.c.tr;
+        let mail = if self.mail_sent {
+            Tag::new(tr.t("settings-mail-smtp"), "ok")
+        } else {
+            Tag::new(tr.t("settings-mail-folder"), "warn")
+        };
+        vec![
+            SummaryRow::new(tr.t("settings-public-url"), self.public_url.clone()),
+            SummaryRow::tagged(tr.t("settings-mail"), mail),
+        ]
+    }
+}
+
+/// What a signed-in person sees first.
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+pub struct DashboardPage {
+    pub c: Chrome,
+    pub name: String,
+    pub banner: Option<Banner>,
+    /// Steps still to take, each a link.
+    pub next_steps: Vec<Link>,
+    pub staff: bool,
+    pub admin: bool,
+    /// (label, number, link)
+    pub counts: Vec<(String, usize, String)>,
+    pub pending: Vec<Card>,
+    pub recent: Vec<AuditRow>,
+    pub mail_sent: bool,
+}
+
+/// The component set, each with an example, for later pages to reuse.
+#[derive(Template)]
+#[template(path = "components.html")]
+pub struct ComponentsPage {
+    pub c: Chrome,
+    pub crumbs: Vec<Link>,
+    pub columns: Vec<Column>,
+    pub rows: Vec<(String, String, Tag, Moment)>,
+    pub pager: Pager,
+    pub tags: Vec<Tag>,
+    pub summary: Vec<SummaryRow>,
+    pub card: Card,
+    pub banners: Vec<Banner>,
+    pub moment: Moment,
+    pub zone: String,
+}
+
+/// One session on the account page.
+#[derive(Clone, Debug)]
+pub struct SessionRow {
+    /// A keyed handle for the session, which the end form posts.
+    pub handle: String,
+    pub device: String,
+    pub started: Moment,
+    pub last_used: Moment,
+    pub current: bool,
+    pub remembered: bool,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::Lang;
+
+    fn staff_nav() -> Option<Nav> {
+        Some(Nav { full: true, coordinator: true, admin: true, name: "Ana".into() })
+    }
 
     #[test]
     fn pages_render_escaped_in_both_languages() {
@@ -298,14 +736,43 @@ mod tests {
 
     #[test]
     fn no_page_refers_to_another_origin() {
-        let html = HomePage {
-            c: Chrome::new(Tr::new(Lang::En), "/", "tok", Some(Nav { full: true, coordinator: true, admin: true })),
-        }
-        .render()
-        .unwrap();
+        let site = Site { contact_email: "line@example.org".into(), ..Site::named("Line") };
+        let html = HomePage { c: Chrome::new(Tr::new(Lang::En), "/", "tok", staff_nav()).with_site(Arc::new(site)) }
+            .render()
+            .unwrap();
         for needle in ["http://", "https://", "//cdn", "<script"] {
             assert!(!html.contains(needle), "home page contains {needle}");
         }
         assert!(!crate::STYLESHEET.contains("url(http") && !crate::STYLESHEET.contains("@import"));
+        assert!(!crate::SCRIPT.contains("http") && !crate::SCRIPT.contains("fetch("));
+    }
+
+    #[test]
+    fn navigation_shows_what_the_role_may_reach() {
+        let tr = Tr::new(Lang::En);
+        let hrefs = |nav: Option<Nav>| -> Vec<&'static str> {
+            Chrome::new(tr, "/admin/users/x", "", nav).nav_items().iter().map(|i| i.href).collect()
+        };
+        assert_eq!(hrefs(None), ["/"]);
+        let volunteer = Nav { full: true, name: "V".into(), ..Nav::default() };
+        assert_eq!(hrefs(Some(volunteer)), ["/"]);
+        let coordinator = Nav { full: true, coordinator: true, name: "C".into(), ..Nav::default() };
+        assert_eq!(hrefs(Some(coordinator)), ["/", "/admin/users"]);
+        assert_eq!(hrefs(staff_nav()), ["/", "/admin/users", "/admin/chapters", "/admin/audit", "/admin/settings"]);
+        let enrolling = Nav { full: false, coordinator: false, admin: false, name: "E".into() };
+        assert_eq!(hrefs(Some(enrolling.clone())), ["/"]);
+        assert!(Chrome::new(tr, "/", "", Some(enrolling)).account_items().is_empty());
+        let current: Vec<_> =
+            Chrome::new(tr, "/admin/users/x", "", staff_nav()).nav_items().into_iter().filter(|i| i.current).collect();
+        assert_eq!(current.len(), 1);
+        assert_eq!(current[0].href, "/admin/users");
+    }
+
+    #[test]
+    fn the_site_description_falls_back_to_the_other_language() {
+        let site = Site { description_en: "English only".into(), ..Site::named("Line") };
+        assert_eq!(site.description(Lang::Es), "English only");
+        let site = Site { postal_address: "PO Box 1\n\n  Oakland, CA  \n".into(), ..site };
+        assert_eq!(site.address_lines(), ["PO Box 1", "Oakland, CA"]);
     }
 }

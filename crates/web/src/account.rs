@@ -11,7 +11,8 @@ use kiteline_core::{Role, TokenDigest, account, totp};
 use kiteline_store::{Action, AuditEvent, Enrolment, Id, ProfileUpdate, TokenScope, User};
 use kiteline_templates::Tr;
 use kiteline_templates::pages::{
-    Chrome, FieldError, PasswordChangePage, ProfileForm, TokenRow, TokensPage, TwoFactorPage,
+    Chrome, ConfirmPage, FieldError, Link, PasswordChangePage, ProfileForm, SessionRow, TokenRow, TokensPage,
+    TwoFactorPage,
 };
 use serde::Deserialize;
 
@@ -64,9 +65,61 @@ fn form_of(user: &User, phone: String) -> ProfileForm {
     }
 }
 
+/// Zones offered first: the ones people in the United States use.
+const COMMON_ZONES: &[&str] = &[
+    "America/Los_Angeles",
+    "America/Denver",
+    "America/Phoenix",
+    "America/Chicago",
+    "America/New_York",
+    "America/Anchorage",
+    "Pacific/Honolulu",
+    "America/Puerto_Rico",
+    "UTC",
+];
+
+/// Every other IANA zone Kiteline knows, sorted.
+fn other_zones() -> Vec<String> {
+    let mut zones: Vec<String> = jiff::tz::db()
+        .available()
+        .map(|n| n.to_string())
+        .filter(|n| !COMMON_ZONES.contains(&n.as_str()) && n.contains('/') && !n.starts_with("Etc/"))
+        .collect();
+    zones.sort();
+    zones.dedup();
+    zones
+}
+
+/// How a session is named in a form: a keyed digest of its fingerprint,
+/// so the page never shows what the database stores.
+fn session_handle(state: &AppState, digest: &TokenDigest) -> String {
+    kiteline_core::crypto::hex(&state.vault.derive("session-handle", digest.as_str().as_bytes()))[..32].to_owned()
+}
+
+async fn session_rows(state: &AppState, s: &Signed, tr: Tr) -> Result<Vec<SessionRow>, AppError> {
+    let zone = crate::format::zone_of(&s.user);
+    let now = Timestamp::now();
+    Ok(state
+        .store
+        .sessions_of(&s.user.id)
+        .await?
+        .into_iter()
+        .filter(|x| x.last_seen_at + jiff::SignedDuration::from_secs(account::idle_timeout_seconds(s.user.role)) > now)
+        .map(|x| SessionRow {
+            handle: session_handle(state, &x.digest),
+            device: if x.device_label.is_empty() { "?".to_owned() } else { x.device_label.clone() },
+            started: crate::format::moment(x.created_at, &zone, tr),
+            last_used: crate::format::moment(x.last_seen_at, &zone, tr),
+            current: x.digest == s.digest,
+            remembered: x.persistent,
+        })
+        .collect())
+}
+
 async fn account_page(
     state: &AppState,
     c: Chrome,
+    s: &Signed,
     user: &User,
     form: ProfileForm,
     saved: bool,
@@ -74,10 +127,19 @@ async fn account_page(
 ) -> Result<Response, AppError> {
     let tr = c.tr;
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let mut zones_other = other_zones();
+    // A zone saved before the list changed stays choosable.
+    if !COMMON_ZONES.contains(&form.time_zone.as_str()) && !zones_other.contains(&form.time_zone) {
+        zones_other.insert(0, form.time_zone.clone());
+    }
     let page = kiteline_templates::pages::AccountPage {
         chapter: chapter_name(state, tr, user).await?,
-        role: user.role.as_str().to_owned(),
+        role: crate::format::role(tr, user.role),
         email: user.email.clone(),
+        sessions: session_rows(state, s, tr).await?,
+        zones_common: COMMON_ZONES.to_vec(),
+        zones_other,
+        banner: None,
         c,
         form,
         saved,
@@ -101,7 +163,7 @@ pub async fn profile_form(
         .unwrap_or_default(),
         None => String::new(),
     };
-    account_page(&state, c, &s.user, form_of(&s.user, phone), false, vec![]).await
+    account_page(&state, c, &s, &s.user, form_of(&s.user, phone), false, vec![]).await
 }
 
 pub async fn profile_submit(
@@ -119,7 +181,7 @@ pub async fn profile_submit(
         errors.push(FieldError { field: "pronouns", message: tr.t("error-pronouns") });
     }
     let time_zone = get("time_zone");
-    if jiff::tz::TimeZone::get(&time_zone).is_err() {
+    if time_zone.is_empty() || jiff::tz::TimeZone::get(&time_zone).is_err() {
         errors.push(FieldError { field: "time_zone", message: tr.t("error-time-zone") });
     }
     let languages: Vec<String> = fields.iter().filter(|(k, _)| k == "languages").map(|(_, v)| v.clone()).collect();
@@ -157,7 +219,7 @@ pub async fn profile_submit(
         notify_sms: get("notify_sms") == "on",
     };
     if !errors.is_empty() {
-        return account_page(&state, c, &s.user, form, false, errors).await;
+        return account_page(&state, c, &s, &s.user, form, false, errors).await;
     }
     let sealed = phone.as_ref().map(|p| state.vault.seal(phone_context(&s.user.id), p.as_bytes()));
     let update = ProfileUpdate {
@@ -172,7 +234,12 @@ pub async fn profile_submit(
     };
     state.store.update_profile(&s.user.id, update, Timestamp::now()).await?;
     let user = state.store.user_by_id(&s.user.id).await?.ok_or(AppError::NotFound)?;
-    account_page(&state, c, &user, form, true, vec![]).await
+    // The saved language applies to this very page.
+    let mut c = c;
+    if let Some(lang) = kiteline_templates::Lang::from_tag(&user.locale) {
+        c.tr = Tr::new(lang);
+    }
+    account_page(&state, c, &s, &user, form, true, vec![]).await
 }
 
 pub async fn password_form(Member(_): Member, Page(c): Page) -> Result<Response, AppError> {
@@ -319,7 +386,7 @@ pub async fn two_factor_confirm(
     let mut signed = s.clone();
     signed.stage = Stage::Full;
     // The page is rendered for the new session id: its forms carry its token.
-    let mut c = c;
+    let mut c = c.secret();
     c.csrf = crate::security::csrf_for_new_session(&state, &headers, &id);
     let mut response = two_factor_page(&state, c, &signed, codes, vec![]).await?;
     let https = state.config.is_https();
@@ -348,7 +415,7 @@ pub async fn two_factor_new_codes(
     let digests = codes.iter().map(|c| recovery_digest(&s.user.id, c)).collect();
     let event = AuditEvent::new(Some(&s.user.id), Action::UserRecoveryCodes, &s.user.id);
     state.store.replace_recovery_codes(&s.user.id, digests, event, Timestamp::now()).await?;
-    two_factor_page(&state, c, &s, codes, vec![]).await
+    two_factor_page(&state, c.secret(), &s, codes, vec![]).await
 }
 
 pub async fn two_factor_disable(
@@ -377,8 +444,8 @@ fn scopes_for(role: Role) -> Vec<&'static str> {
     }
 }
 
-fn when(t: Option<Timestamp>, tr: Tr) -> String {
-    t.map_or_else(|| tr.t("tokens-never"), |t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+fn when(t: Option<Timestamp>, zone: &jiff::tz::TimeZone, tr: Tr) -> String {
+    t.map_or_else(|| tr.t("tokens-never"), |t| crate::format::moment(t, zone, tr).text)
 }
 
 async fn tokens_page(
@@ -390,6 +457,7 @@ async fn tokens_page(
 ) -> Result<Response, AppError> {
     let tr = c.tr;
     let now = Timestamp::now();
+    let zone = crate::format::zone_of(user);
     let tokens = state
         .store
         .api_tokens_of(&user.id)
@@ -398,18 +466,25 @@ async fn tokens_page(
         .map(|t| TokenRow {
             id: t.id.to_string(),
             label: t.label,
-            scope: t.scope.as_str().to_owned(),
-            created: when(Some(t.created_at), tr),
-            last_used: when(t.last_used_at, tr),
-            expires: when(Some(t.expires_at), tr),
+            scope: crate::format::scope(tr, t.scope),
+            created: when(Some(t.created_at), &zone, tr),
+            last_used: when(t.last_used_at, &zone, tr),
+            expires: when(Some(t.expires_at), &zone, tr),
             revoked: t.revoked_at.is_some(),
             expired: now >= t.expires_at,
         })
         .collect();
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    let scopes = scopes_for(user.role);
+    let allowed = scopes_for(user.role);
+    let admin_scope_offered = allowed.contains(&"admin");
+    let scopes = allowed
+        .into_iter()
+        .filter_map(TokenScope::parse)
+        .map(|sc| (sc.as_str(), crate::format::scope(tr, sc)))
+        .collect();
     let lifetimes = TOKEN_DAYS.iter().map(|d| (*d, tr.t_with("tokens-days", &[("days", &d.to_string())]))).collect();
-    let admin_scope_offered = scopes.contains(&"admin");
+    // A new token is shown once: the language switch warns before leaving.
+    let c = if new_token.is_some() { c.secret() } else { c };
     html(status, TokensPage { c, tokens, new_token, scopes, lifetimes, admin_scope_offered, errors })
 }
 
@@ -470,6 +545,37 @@ pub async fn token_create(
     tokens_page(&state, c, &s.user, Some(token), vec![]).await
 }
 
+/// The confirmation step before revoking a token.
+pub async fn token_revoke_confirm(
+    State(state): State<AppState>,
+    Member(s): Member,
+    Page(c): Page,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let tr = c.tr;
+    let id = Id::parse(&id).ok_or(AppError::NotFound)?;
+    let token = state
+        .store
+        .api_tokens_of(&s.user.id)
+        .await?
+        .into_iter()
+        .find(|t| t.id == id && t.revoked_at.is_none())
+        .ok_or(AppError::NotFound)?;
+    let page = ConfirmPage {
+        crumbs: vec![Link::new("/account", tr.t("account-title")), Link::new("/account/tokens", tr.t("tokens-title"))],
+        title: tr.t_with("tokens-revoke-title", &[("label", &token.label)]),
+        text: tr.t("tokens-revoke-text"),
+        consequences: vec![],
+        action: format!("/account/tokens/{}/revoke", token.id),
+        button: tr.t("tokens-revoke"),
+        cancel: Link::new("/account/tokens", tr.t("confirm-cancel")),
+        needs_code: false,
+        errors: vec![],
+        c,
+    };
+    html(StatusCode::OK, page)
+}
+
 pub async fn token_revoke(
     State(state): State<AppState>,
     Member(s): Member,
@@ -479,4 +585,38 @@ pub async fn token_revoke(
     let event = AuditEvent::new(Some(&s.user.id), Action::ApiTokenRevoke, &id);
     state.store.revoke_api_token(&id, &s.user.id, event, Timestamp::now()).await?;
     Ok(Redirect::to("/account/tokens").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct EndSession {
+    /// The session's handle, as the account page lists it.
+    #[serde(default)]
+    session: String,
+}
+
+/// Ends one of the user's own other sessions (a lost phone, a shared
+/// computer). Someone else's, or an unknown one, is not found.
+pub async fn session_end(
+    State(state): State<AppState>,
+    Member(s): Member,
+    Form(form): Form<EndSession>,
+) -> Result<Response, AppError> {
+    let handle = form.session.trim();
+    let digest = state
+        .store
+        .sessions_of(&s.user.id)
+        .await?
+        .into_iter()
+        .map(|x| x.digest)
+        .find(|d| kiteline_core::crypto::constant_time_eq(session_handle(&state, d).as_bytes(), handle.as_bytes()));
+    let Some(digest) = digest else { return Ok(Redirect::to("/account#sessions").into_response()) };
+    if digest == s.digest {
+        // This one ends by logging out.
+        return Ok(Redirect::to("/account#sessions").into_response());
+    }
+    let event = AuditEvent::new(Some(&s.user.id), Action::SessionEnd, &s.user.id);
+    match state.store.end_own_session(&s.user.id, &digest, event, Timestamp::now()).await {
+        Ok(()) | Err(kiteline_store::StoreError::NotFound) => Ok(Redirect::to("/account#sessions").into_response()),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -23,11 +23,12 @@ use crate::tokens::{self, FIRST_ADMIN_LINK_HOURS, RESET_LINK_HOURS, SET_PASSWORD
 
 /// What a use-case needs: the store, the vault that seals, and the names
 /// and address people see.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Ctx<'a> {
     pub store: &'a Store,
     pub vault: &'a Vault,
-    pub site_name: &'a str,
+    /// The organization's name, as its profile has it.
+    pub site_name: String,
     /// The public base URL, no trailing slash.
     pub public_url: &'a str,
 }
@@ -84,7 +85,7 @@ pub async fn invite(
         hours: SET_PASSWORD_LINK_HOURS as u32,
     };
     let to = Recipient { address: user.email.as_str(), name: &user.name, lang };
-    let mail = mail::prepare(ctx.vault, ctx.site_name, to, &kind, now)?;
+    let mail = mail::prepare(ctx.vault, &ctx.site_name, to, &kind, now)?;
     let id = new_id(now);
     let event = AuditEvent::new(Some(&inviter.id), Action::UserInvite, &id);
     let invitation = Invitation {
@@ -97,6 +98,31 @@ pub async fn invite(
     Ok(ctx.store.invite_user(invitation, event, now).await?)
 }
 
+/// The invitation sent again by `inviter`, with a new link (the old one
+/// stops working), in the invitee's language; `NotFound` from the store
+/// if they have chosen a password meanwhile.
+pub async fn resend_invitation(ctx: Ctx<'_>, inviter: &User, user: &User, now: Timestamp) -> Result<(), QueueError> {
+    let (token, digest) = tokens::generate();
+    let kind = MailKind::Invitation {
+        inviter: inviter.name.clone(),
+        link: ctx.link("password", &token),
+        hours: SET_PASSWORD_LINK_HOURS as u32,
+    };
+    let lang = Lang::from_tag(&user.locale).unwrap_or(Lang::En);
+    let to = Recipient { address: &user.email, name: &user.name, lang };
+    let mail = mail::prepare(ctx.vault, &ctx.site_name, to, &kind, now)?;
+    let link = NewLink {
+        id: new_id(now),
+        purpose: LinkPurpose::SetPassword,
+        user_id: Some(user.id.clone()),
+        digest,
+        expires_at: now + hours(SET_PASSWORD_LINK_HOURS),
+    };
+    let event = AuditEvent::new(Some(&inviter.id), Action::UserInviteResend, &user.id);
+    ctx.store.reissue_invitation(link, mail, event, now).await?;
+    Ok(())
+}
+
 /// A reset link for `user`, the message that carries it and the entry that
 /// records the request, stored together.
 pub async fn request_password_reset(ctx: Ctx<'_>, user: &User, now: Timestamp) -> Result<(), QueueError> {
@@ -104,7 +130,7 @@ pub async fn request_password_reset(ctx: Ctx<'_>, user: &User, now: Timestamp) -
     let kind = MailKind::PasswordReset { link: ctx.link("password", &token), hours: RESET_LINK_HOURS as u32 };
     let lang = Lang::from_tag(&user.locale).unwrap_or(Lang::En);
     let to = Recipient { address: &user.email, name: &user.name, lang };
-    let mail = mail::prepare(ctx.vault, ctx.site_name, to, &kind, now)?;
+    let mail = mail::prepare(ctx.vault, &ctx.site_name, to, &kind, now)?;
     let link = NewLink {
         id: new_id(now),
         purpose: LinkPurpose::SetPassword,

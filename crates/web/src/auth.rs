@@ -28,7 +28,7 @@ fn landing(stage: Stage) -> &'static str {
     match stage {
         Stage::NeedsCode => "/login/2fa",
         Stage::NeedsEnrolment => "/account/2fa",
-        Stage::Full => "/account",
+        Stage::Full => "/",
     }
 }
 
@@ -83,6 +83,20 @@ pub async fn login_submit(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
+    // A blank field is a typing matter, said plainly; it tells nothing
+    // about any account and costs no attempt.
+    let tr = c.tr;
+    let mut blanks = Vec::new();
+    if form.email.trim().is_empty() {
+        blanks.push(FieldError { field: "email", message: tr.t("error-login-email-missing") });
+    }
+    if form.password.is_empty() {
+        blanks.push(FieldError { field: "password", message: tr.t("error-login-password-missing") });
+    }
+    if !blanks.is_empty() {
+        let email = form.email.trim().to_owned();
+        return html(StatusCode::UNPROCESSABLE_ENTITY, LoginPage { c, email, errors: blanks });
+    }
     let now = Timestamp::now();
     let email = EmailAddress::parse(&form.email);
     // One read, whatever the address: the account and its usable hash.
@@ -126,7 +140,6 @@ pub async fn login_submit(
         };
         state.store.append_audit(event, now).await?;
         tracing::info!(target: "kiteline::security", "login refused");
-        let tr = c.tr;
         let errors = vec![FieldError { field: "email", message: tr.t("error-login-failed") }];
         return html(StatusCode::UNAUTHORIZED, LoginPage { c, email: form.email.trim().to_owned(), errors });
     };
@@ -182,6 +195,17 @@ pub(crate) fn new_recovery_codes() -> Vec<String> {
             format!("{}-{}-{}-{}", &s[0..4], &s[4..8], &s[8..12], &s[12..16])
         })
         .collect()
+}
+
+/// A message for a code that cannot be right whatever the secret (blank,
+/// or neither six digits nor a recovery code); `None` if it is worth
+/// checking. Such a code costs no attempt.
+pub(crate) fn code_format_problem(tr: kiteline_templates::Tr, code: &str) -> Option<String> {
+    match account::code_shape(code) {
+        account::CodeShape::Missing => Some(tr.t("error-code-missing")),
+        account::CodeShape::Malformed => Some(tr.t("error-code-format")),
+        _ => None,
+    }
 }
 
 pub(crate) fn totp_context(user: &kiteline_store::Id) -> FieldContext<'_> {
@@ -242,6 +266,12 @@ pub async fn code_submit(
     ClientNet(net): ClientNet,
     Form(form): Form<CodeForm>,
 ) -> Result<Response, AppError> {
+    if let Some(message) = code_format_problem(c.tr, &form.code) {
+        return html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            TotpPage { c, errors: vec![FieldError { field: "code", message }] },
+        );
+    }
     if !checked_code(&state, &net, &s.user, &form.code, true).await? {
         let tr = c.tr;
         return html(
@@ -254,7 +284,7 @@ pub async fn code_submit(
     let id = new_session_id();
     let event = AuditEvent::new(Some(&s.user.id), Action::SessionSecondFactor, &s.user.id);
     state.store.rotate_session(&s.digest, &TokenDigest::of(&id), Some(now), Some(event), now).await?;
-    Ok(redirect_with_session(&state, "/account", &id, persistent_age(&s, now)))
+    Ok(redirect_with_session(&state, "/", &id, persistent_age(&s, now)))
 }
 
 pub async fn logout(
@@ -287,7 +317,7 @@ pub async fn logout_everywhere(
 }
 
 pub async fn reset_form(Page(c): Page) -> Result<Response, AppError> {
-    html(StatusCode::OK, ResetPage { c, sent: false, errors: vec![] })
+    html(StatusCode::OK, ResetPage { c, sent: false, email: String::new(), errors: vec![] })
 }
 
 #[derive(Deserialize)]
@@ -309,8 +339,9 @@ pub async fn reset_submit(
     crate::routes::limit(&state, RESET_NET, &net)?;
     let Some(email) = EmailAddress::parse(&form.email) else {
         let tr = c.tr;
-        let errors = vec![FieldError { field: "email", message: tr.t("error-email-invalid") }];
-        return html(StatusCode::UNPROCESSABLE_ENTITY, ResetPage { c, sent: false, errors });
+        let errors = vec![FieldError { field: "email", message: tr.t("error-not-an-email") }];
+        let email = form.email.trim().to_owned();
+        return html(StatusCode::UNPROCESSABLE_ENTITY, ResetPage { c, sent: false, email, errors });
     };
     // Keyed per address without storing it: an HMAC under the server key.
     let key = hex(&state.vault.derive("reset-address", email.as_str().as_bytes()));
@@ -324,5 +355,5 @@ pub async fn reset_submit(
         },
         None => state.store.enqueue_job(job, now).await?,
     }
-    html(StatusCode::OK, ResetPage { c, sent: true, errors: vec![] })
+    html(StatusCode::OK, ResetPage { c, sent: true, email: String::new(), errors: vec![] })
 }

@@ -25,17 +25,25 @@ use kiteline_store::vault::Vault;
 
 mod account;
 pub mod actions;
-mod admin;
 pub mod api;
+mod audit_log;
 mod auth;
+mod chapters;
+mod dashboard;
 pub mod device;
 pub mod error;
+pub mod format;
 pub mod locale;
+pub mod logo;
 pub mod mail;
 pub mod middleware;
+pub mod multipart;
 pub mod password;
+mod people;
 mod routes;
 pub mod security;
+mod settings;
+pub mod site;
 pub mod tokens;
 
 /// Settings the web layer needs, derived from the configuration.
@@ -62,6 +70,9 @@ pub struct WebConfig {
     /// The country calling code (digits, no `+`) added to phone numbers
     /// written without one; `None` refuses such numbers.
     pub default_calling_code: Option<String>,
+    /// Mail leaves through SMTP; otherwise it is written to a folder and
+    /// pages that "send" mail say so.
+    pub mail_sent: bool,
 }
 
 impl AppState {
@@ -70,7 +81,7 @@ impl AppState {
         actions::Ctx {
             store: &self.store,
             vault: &self.vault,
-            site_name: &self.config.site_name,
+            site_name: self.site.current().name.clone(),
             public_url: &self.config.public_url,
         }
     }
@@ -99,15 +110,21 @@ pub struct AppState {
     pub vault: Vault,
     pub config: Arc<WebConfig>,
     pub limits: Arc<security::RateLimits>,
+    /// The organization's profile, as every page shows it.
+    pub site: Arc<site::SiteCache>,
 }
 
 /// Every route: method, path pattern, handler.
 pub fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)> {
     vec![
-        ("GET", "/", get(routes::home)),
+        ("GET", "/", get(dashboard::home)),
         ("GET", "/healthz", get(routes::healthz)),
         ("GET", "/readyz", get(routes::readyz)),
         ("GET", "/static/kiteline.css", get(routes::stylesheet)),
+        ("GET", "/static/kiteline.js", get(routes::script)),
+        ("GET", "/static/favicon.svg", get(routes::favicon)),
+        ("GET", "/favicon.ico", get(routes::favicon)),
+        ("GET", "/logo", get(settings::logo)),
         ("POST", "/language", post(routes::set_language)),
         ("GET", "/setup/{token}", get(routes::setup_form)),
         ("POST", "/setup/{token}", post(routes::setup_submit)),
@@ -123,6 +140,7 @@ pub fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)
         ("POST", "/password/reset", post(auth::reset_submit)),
         ("GET", "/account", get(account::profile_form)),
         ("POST", "/account", post(account::profile_submit)),
+        ("POST", "/account/sessions/end", post(account::session_end)),
         ("GET", "/account/password", get(account::password_form)),
         ("POST", "/account/password", post(account::password_submit)),
         ("GET", "/account/2fa", get(account::two_factor)),
@@ -132,19 +150,59 @@ pub fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)
         ("POST", "/account/2fa/disable", post(account::two_factor_disable)),
         ("GET", "/account/tokens", get(account::tokens)),
         ("POST", "/account/tokens", post(account::token_create)),
+        ("GET", "/account/tokens/{id}/revoke", get(account::token_revoke_confirm)),
         ("POST", "/account/tokens/{id}/revoke", post(account::token_revoke)),
-        ("GET", "/admin/users", get(admin::users)),
-        ("POST", "/admin/users/invite", post(admin::invite)),
-        ("POST", "/admin/users/{id}/role", post(admin::change_role)),
-        ("POST", "/admin/users/{id}/disable", post(admin::disable)),
-        ("POST", "/admin/users/{id}/enable", post(admin::enable)),
-        ("POST", "/admin/users/{id}/reset-2fa", post(admin::reset_second_factor)),
-        ("POST", "/admin/chapters", post(admin::add_chapter)),
-        ("GET", "/admin/audit", get(admin::audit)),
+        ("GET", "/admin/users", get(people::list)),
+        ("POST", "/admin/users/invite", post(people::invite)),
+        ("GET", "/admin/users/{id}", get(people::person)),
+        ("POST", "/admin/users/{id}/resend", post(people::resend)),
+        ("POST", "/admin/users/{id}/role", post(people::change_role)),
+        ("GET", "/admin/users/{id}/disable", get(people::disable_confirm)),
+        ("POST", "/admin/users/{id}/disable", post(people::disable)),
+        ("POST", "/admin/users/{id}/enable", post(people::enable)),
+        ("GET", "/admin/users/{id}/reset-2fa", get(people::reset_confirm)),
+        ("POST", "/admin/users/{id}/reset-2fa", post(people::reset_second_factor)),
+        ("GET", "/admin/chapters", get(chapters::list)),
+        ("POST", "/admin/chapters", post(chapters::add)),
+        ("POST", "/admin/chapters/{id}/rename", post(chapters::rename)),
+        ("GET", "/admin/chapters/{id}/remove", get(chapters::remove_confirm)),
+        ("POST", "/admin/chapters/{id}/remove", post(chapters::remove)),
+        ("GET", "/admin/audit", get(audit_log::list)),
+        ("POST", "/admin/audit", post(audit_log::find)),
+        ("GET", "/admin/settings", get(settings::form)),
+        ("POST", "/admin/settings", post(settings::save)),
+        ("POST", "/admin/settings/logo", post(settings::logo_upload)),
+        ("GET", "/admin/components", get(settings::components)),
         ("GET", "/api/v1/me", get(api::me)),
         ("POST", "/api/v1/me/logout-everywhere", post(api::logout_everywhere)),
         ("GET", "/api/v1/users", get(api::users)),
     ]
+}
+
+/// The page (answering GET) that a form answered at `path` (matched by the
+/// route `pattern`) belongs to: the path itself if its route answers GET,
+/// otherwise the nearest parent whose route does, else `/`. The language
+/// switch returns there, so it never lands on a 405 or a 404.
+pub fn page_for(pattern: &str, path: &str) -> String {
+    static GET_PATTERNS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    let patterns = GET_PATTERNS.get_or_init(|| {
+        route_table()
+            .into_iter()
+            .filter(|(m, p, _)| *m == "GET" && !p.starts_with("/api/") && !p.starts_with("/static/"))
+            .map(|(_, p, _)| p)
+            .collect()
+    });
+    let pattern_segments: Vec<&str> = pattern.trim_end_matches('/').split('/').collect();
+    let path_segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    if pattern_segments.len() != path_segments.len() {
+        return "/".to_owned();
+    }
+    for n in (2..=pattern_segments.len()).rev() {
+        if patterns.contains(&pattern_segments[..n].join("/").as_str()) {
+            return path_segments[..n].join("/");
+        }
+    }
+    "/".to_owned()
 }
 
 /// The (method, pattern) of every route, for tests.
@@ -156,6 +214,7 @@ pub fn routes() -> Vec<(&'static str, &'static str)> {
 pub fn router(state: AppState) -> Router {
     let https = state.config.is_https();
     let (body_timeout, request_timeout) = (state.config.body_timeout, state.config.request_timeout);
+    let site = state.site.clone();
     let mut r: Router<AppState> = Router::new();
     let mut by_path: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
     for (_, path, handler) in route_table() {
@@ -168,12 +227,37 @@ pub fn router(state: AppState) -> Router {
         r = r.route(path, handler);
     }
     r.fallback(routes::not_found)
-        .layer(axum::middleware::from_fn(middleware::error_pages))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::error_pages))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::load_session))
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::csrf))
         .layer(axum::middleware::from_fn(move |req, next| middleware::body_deadline(body_timeout, req, next)))
-        .layer(axum::middleware::from_fn(move |req, next| middleware::request_timeout(request_timeout, req, next)))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            middleware::request_timeout(request_timeout, site.clone(), req, next)
+        }))
         .layer(axum::middleware::from_fn(move |req, next| middleware::security_headers(https, req, next)))
         .layer(axum::middleware::from_fn(middleware::access_log))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_form_answer_maps_to_the_page_it_belongs_to() {
+        let id = "01JD0000000000000000000000";
+        for (pattern, path, page) in [
+            ("/account/2fa/recovery-codes", "/account/2fa/recovery-codes".to_owned(), "/account/2fa".to_owned()),
+            ("/account/2fa/confirm", "/account/2fa/confirm".into(), "/account/2fa".into()),
+            ("/account/tokens", "/account/tokens".into(), "/account/tokens".into()),
+            ("/admin/users/invite", "/admin/users/invite".into(), "/admin/users".into()),
+            ("/admin/users/{id}/role", format!("/admin/users/{id}/role"), format!("/admin/users/{id}")),
+            ("/admin/chapters/{id}/rename", format!("/admin/chapters/{id}/rename"), "/admin/chapters".into()),
+            ("/account/sessions/end", "/account/sessions/end".into(), "/account".into()),
+            ("/logout", "/logout".into(), "/".into()),
+            ("/language", "/language".into(), "/".into()),
+            ("/password/{token}", "/password/abc".into(), "/password/abc".into()),
+            ("/nowhere/{x}", "/nowhere/at/all".into(), "/".into()),
+        ] {
+            assert_eq!(super::page_for(pattern, &path), page, "{path}");
+        }
+    }
 }

@@ -1,5 +1,6 @@
-//! The visitor's language: their explicit choice (the `kiteline_lang` cookie)
-//! first, then `Accept-Language`, then English.
+//! The visitor's language: a signed-in user's saved language; otherwise the
+//! browser's explicit choice (the `kiteline_lang` cookie), then
+//! `Accept-Language`, then English.
 
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
@@ -26,6 +27,18 @@ pub fn lang_of(headers: &HeaderMap) -> Lang {
     })
 }
 
+/// The language of a request: a signed-in user's saved language (one
+/// setting, which the language switch changes too); otherwise the
+/// browser's explicit choice, then its `Accept-Language`.
+pub fn request_lang(headers: &HeaderMap, auth: Option<&crate::security::Auth>) -> Lang {
+    if let Some(crate::security::Auth::Signed(s)) = auth
+        && let Some(lang) = Lang::from_tag(&s.user.locale)
+    {
+        return lang;
+    }
+    lang_of(headers)
+}
+
 /// Extracts the translator for this request.
 #[derive(Clone, Copy, Debug)]
 pub struct Locale(pub Tr);
@@ -34,17 +47,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Locale {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        // An explicit choice on this browser wins; then a signed-in user's
-        // saved language; then the browser's Accept-Language.
-        if let Some(lang) = cookie(&parts.headers, LANG_COOKIE).and_then(Lang::from_tag) {
-            return Ok(Locale(Tr::new(lang)));
-        }
-        if let Some(crate::security::Auth::Signed(s)) = parts.extensions.get::<crate::security::Auth>()
-            && let Some(lang) = Lang::from_tag(&s.user.locale)
-        {
-            return Ok(Locale(Tr::new(lang)));
-        }
-        Ok(Locale(Tr::new(lang_of(&parts.headers))))
+        Ok(Locale(Tr::new(request_lang(&parts.headers, parts.extensions.get::<crate::security::Auth>()))))
     }
 }
 

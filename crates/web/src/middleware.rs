@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -58,8 +58,9 @@ pub async fn security_headers(https: bool, req: Request, next: Next) -> Response
 /// Gives error responses a page in the visitor's language: those marked with
 /// [`ErrorPage`] by a handler, and axum's own plain-text rejections (a form
 /// that does not parse, a wrong method).
-pub async fn error_pages(req: Request, next: Next) -> Response {
-    let lang = lang_of(req.headers());
+pub async fn error_pages(State(state): State<crate::AppState>, req: Request, next: Next) -> Response {
+    let lang = crate::locale::request_lang(req.headers(), req.extensions().get::<crate::security::Auth>());
+    let site = state.site.current();
     let csrf = req.extensions().get::<crate::security::CsrfToken>().map(|t| t.0.clone()).unwrap_or_default();
     let nav = req.extensions().get::<crate::security::Auth>().and_then(|a| a.nav());
     let response = next.run(req).await;
@@ -77,7 +78,7 @@ pub async fn error_pages(req: Request, next: Next) -> Response {
     };
     let reference = response.extensions().get::<ErrorReference>().cloned();
     let (mut parts, _) = response.into_parts();
-    let c = Chrome::new(Tr::new(lang), "/", csrf, nav);
+    let c = Chrome::new(Tr::new(lang), "/", csrf, nav).with_site(site);
     let body = render_error(c, page, reference);
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     parts.headers.remove(header::CONTENT_LENGTH);
@@ -86,11 +87,15 @@ pub async fn error_pages(req: Request, next: Next) -> Response {
 
 /// An error page for middleware that runs before the page context exists
 /// (the CSRF check): in the visitor's language, without navigation.
-pub fn early_error_page(headers: &axum::http::HeaderMap, error: crate::error::AppError) -> Response {
+pub fn early_error_page(
+    headers: &axum::http::HeaderMap,
+    site: std::sync::Arc<kiteline_templates::pages::Site>,
+    error: crate::error::AppError,
+) -> Response {
     let response = error.into_response();
     let Some(page) = response.extensions().get::<ErrorPage>().copied() else { return response };
     let (mut parts, _) = response.into_parts();
-    let body = render_error(Chrome::new(Tr::new(lang_of(headers)), "/", "", None), page, None);
+    let body = render_error(Chrome::new(Tr::new(lang_of(headers)), "/", "", None).with_site(site), page, None);
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     Response::from_parts(parts, axum::body::Body::from(body))
 }
@@ -123,13 +128,18 @@ fn render_error(c: Chrome, page: ErrorPage, reference: Option<ErrorReference>) -
 
 /// A request that is not answered within `limit` gets 503 (a page in the
 /// visitor's language, with `Retry-After`).
-pub async fn request_timeout(limit: Duration, req: Request, next: Next) -> Response {
+pub async fn request_timeout(
+    limit: Duration,
+    site: std::sync::Arc<crate::site::SiteCache>,
+    req: Request,
+    next: Next,
+) -> Response {
     let headers = req.headers().clone();
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
         Err(_) => {
             tracing::warn!(target: "kiteline::http", limit_s = limit.as_secs(), "request timed out");
-            early_error_page(&headers, crate::error::AppError::Busy(5))
+            early_error_page(&headers, site.current(), crate::error::AppError::Busy(5))
         }
     }
 }

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use kiteline_core::account::{self, NameProblem};
 use kiteline_core::{EmailAddress, PasswordProblem, Role, TokenDigest, check_new_password};
 use kiteline_store::{Constraint, LinkPurpose, NewUser, StoreError, new_id};
-use kiteline_templates::pages::{FieldError, HomePage, MessagePage, SetPasswordPage, SetupPage};
+use kiteline_templates::pages::{FieldError, Link, MessagePage, SetPasswordPage, SetupPage};
 use kiteline_templates::{Lang, Tr};
 use serde::Deserialize;
 
@@ -23,10 +23,6 @@ use kiteline_templates::pages::Chrome;
 pub(crate) fn html(status: StatusCode, page: impl Template) -> Result<Response, AppError> {
     let body = page.render().map_err(|e| AppError::Internal(format!("template: {e}")))?;
     Ok((status, Html(body)).into_response())
-}
-
-pub async fn home(Page(c): Page) -> Result<Response, AppError> {
-    html(StatusCode::OK, HomePage { c })
 }
 
 /// Counts one attempt against a per-network limit, or refuses.
@@ -73,6 +69,22 @@ pub async fn stylesheet() -> Response {
         .into_response()
 }
 
+pub async fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=86400")],
+        kiteline_templates::SCRIPT,
+    )
+        .into_response()
+}
+
+pub async fn favicon() -> Response {
+    (
+        [(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "public, max-age=86400")],
+        kiteline_templates::FAVICON,
+    )
+        .into_response()
+}
+
 #[derive(Deserialize)]
 pub struct LanguageForm {
     lang: String,
@@ -91,10 +103,18 @@ fn safe_next(next: &str) -> &str {
 pub async fn set_language(
     State(state): State<AppState>,
     ClientNet(net): ClientNet,
+    auth: Option<axum::Extension<crate::security::Auth>>,
     Form(form): Form<LanguageForm>,
 ) -> Result<Response, AppError> {
     limit(&state, FORM_NET, &net)?;
     let lang = Lang::from_tag(&form.lang).ok_or(AppError::BadRequest)?;
+    // Signed in, the choice is the profile's language: pages and mail
+    // follow it from the very next page, on every device.
+    if let Some(axum::Extension(crate::security::Auth::Signed(s))) = &auth
+        && s.user.locale != lang.code()
+    {
+        state.store.set_locale(&s.user.id, lang.code(), Timestamp::now()).await?;
+    }
     let secure = if state.config.is_https() { "; Secure" } else { "" };
     let cookie = format!("{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly{secure}", lang.code());
     let mut response = Redirect::to(safe_next(&form.next)).into_response();
@@ -149,6 +169,21 @@ pub(crate) fn parse_name(tr: Tr, raw: &str, errors: &mut Vec<FieldError>) -> Str
         Ok(_) => {}
         Err(NameProblem::Empty) => errors.push(FieldError { field: "name", message: tr.t("error-name-required") }),
         Err(NameProblem::TooLong) => errors.push(FieldError { field: "name", message: tr.t("error-name-too-long") }),
+    }
+    raw.trim().to_owned()
+}
+
+/// Another person's name (an invitation): the same rule, messages that
+/// speak of "their name".
+pub(crate) fn parse_their_name(tr: Tr, raw: &str, errors: &mut Vec<FieldError>) -> String {
+    match account::display_name(raw) {
+        Ok(_) => {}
+        Err(NameProblem::Empty) => {
+            errors.push(FieldError { field: "name", message: tr.t("error-their-name-required") })
+        }
+        Err(NameProblem::TooLong) => {
+            errors.push(FieldError { field: "name", message: tr.t("error-their-name-too-long") })
+        }
     }
     raw.trim().to_owned()
 }
@@ -222,12 +257,25 @@ pub async fn setup_submit(
         Ok(admin) => {
             tracing::info!(user = %admin.id, "first administrator created");
             let text = tr.t_with("setup-done-text", &[("email", email.as_str())]);
-            html(StatusCode::OK, MessagePage { c, title: tr.t("setup-done-title"), text })
+            let page = MessagePage {
+                c,
+                title: tr.t("setup-done-title"),
+                text,
+                next: Some(Link::new("/login", tr.t("setup-next"))),
+                then: Some(tr.t("setup-then-2fa")),
+            };
+            html(StatusCode::OK, page)
         }
         Err(StoreError::NotFound) => link_invalid(c),
         Err(StoreError::Conflict(Constraint::AdminExists)) => {
-            let text = tr.t("error-admin-exists");
-            html(StatusCode::CONFLICT, MessagePage { c, title: tr.t("link-invalid-title"), text })
+            let page = MessagePage {
+                c,
+                title: tr.t("link-invalid-title"),
+                text: tr.t("error-admin-exists"),
+                next: Some(Link::new("/login", tr.t("nav-login"))),
+                then: None,
+            };
+            html(StatusCode::CONFLICT, page)
         }
         Err(StoreError::Conflict(Constraint::UserEmail)) => {
             again(vec![FieldError { field: "email", message: tr.t("error-email-taken") }])
@@ -268,13 +316,28 @@ fn password_page(c: Chrome, token: &str, email: &str, errors: Vec<FieldError>) -
     }
 }
 
+/// A link's page is in its account's language (the one the invitation was
+/// mailed in), unless this browser chose one with the language switch.
+fn in_account_language(mut c: Chrome, headers: &axum::http::HeaderMap, user: &kiteline_store::User) -> Chrome {
+    if crate::locale::cookie(headers, LANG_COOKIE).and_then(Lang::from_tag).is_none()
+        && let Some(lang) = Lang::from_tag(&user.locale)
+    {
+        c.tr = Tr::new(lang);
+    }
+    c
+}
+
 pub async fn password_form(
     State(state): State<AppState>,
     Page(c): Page,
+    headers: axum::http::HeaderMap,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
     match link_user(&state, &token).await? {
-        Some(user) => html(StatusCode::OK, password_page(c, &token, &user.email, vec![])),
+        Some(user) => {
+            let c = in_account_language(c, &headers, &user);
+            html(StatusCode::OK, password_page(c, &token, &user.email, vec![]))
+        }
         None => link_invalid(c),
     }
 }
@@ -282,13 +345,15 @@ pub async fn password_form(
 pub async fn password_submit(
     State(state): State<AppState>,
     Page(c): Page,
+    headers: axum::http::HeaderMap,
     ClientNet(net): ClientNet,
     Path(token): Path<String>,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, AppError> {
     limit(&state, LINK_NET, &net)?;
-    let tr = c.tr;
     let Some(user) = link_user(&state, &token).await? else { return link_invalid(c) };
+    let c = in_account_language(c, &headers, &user);
+    let tr = c.tr;
     let errors = password_errors(tr, &form.password, &form.confirm, &user.email, &user.name);
     if !errors.is_empty() {
         return html(StatusCode::UNPROCESSABLE_ENTITY, password_page(c, &token, &user.email, errors));
@@ -297,7 +362,11 @@ pub async fn password_submit(
     match state.store.use_set_password_link(&TokenDigest::of(&token), hash, Timestamp::now()).await {
         Ok(user) => {
             tracing::info!(user = %user.id, "password set");
-            html(StatusCode::OK, MessagePage::from_key(c, "password-done"))
+            let mut page = MessagePage::from_key(c, "password-done").with_next(Link::new("/login", tr.t("setup-next")));
+            if user.role >= Role::Coordinator {
+                page.then = Some(tr.t("password-then-2fa"));
+            }
+            html(StatusCode::OK, page)
         }
         Err(StoreError::NotFound) => link_invalid(c),
         Err(e) => Err(e.into()),

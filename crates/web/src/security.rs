@@ -87,6 +87,8 @@ fn is_state_changing(m: &Method) -> bool {
 
 /// The largest form body we read.
 const MAX_FORM_BYTES: usize = 256 * 1024;
+/// The largest multipart body (a logo and the form around it).
+const MAX_UPLOAD_BYTES: usize = crate::logo::MAX_BYTES + 64 * 1024;
 
 pub async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let https = state.config.is_https();
@@ -106,7 +108,10 @@ pub async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> Re
                     .headers
                     .get(header::ORIGIN)
                     .is_some_and(|o| !same_origin(o.as_bytes(), &parts.headers, &state.config));
-        let bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
+        let boundary =
+            parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(crate::multipart::boundary);
+        let max = if boundary.is_some() { MAX_UPLOAD_BYTES } else { MAX_FORM_BYTES };
+        let bytes = match axum::body::to_bytes(body, max).await {
             Ok(b) => b,
             Err(e) => {
                 let timed_out = std::error::Error::source(&e)
@@ -114,7 +119,7 @@ pub async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> Re
                     .is_some()
                     || e.to_string().contains("did not arrive in time");
                 let error = if timed_out { AppError::RequestTimeout } else { AppError::BadRequest };
-                return crate::middleware::early_error_page(&parts.headers, error);
+                return crate::middleware::early_error_page(&parts.headers, state.site.current(), error);
             }
         };
         let submitted = parts
@@ -122,12 +127,18 @@ pub async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> Re
             .get("x-csrf-token")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
-            .or_else(|| form_field(&bytes, "csrf"));
+            .or_else(|| if boundary.is_none() { form_field(&bytes, "csrf") } else { None });
+        let submitted = match (submitted, &boundary) {
+            (None, Some(b)) => crate::multipart::parts(bytes.clone(), b)
+                .await
+                .and_then(|p| crate::multipart::text(&p, "csrf").map(str::to_owned)),
+            (s, _) => s,
+        };
         let ok =
             !fresh && !cross_site && submitted.is_some_and(|s| constant_time_eq(s.as_bytes(), expected.as_bytes()));
         if !ok {
             tracing::warn!(target: "kiteline::security", method = %parts.method, "request refused: missing or wrong CSRF token");
-            return crate::middleware::early_error_page(&parts.headers, AppError::Csrf);
+            return crate::middleware::early_error_page(&parts.headers, state.site.current(), AppError::Csrf);
         }
         axum::body::Body::from(bytes)
     } else {
@@ -190,6 +201,7 @@ impl Auth {
                     full,
                     coordinator: full && s.user.role >= Role::Coordinator,
                     admin: full && s.user.role == Role::Admin,
+                    name: s.user.name.clone(),
                 })
             }
         }
@@ -248,7 +260,7 @@ pub async fn load_session(State(state): State<AppState>, mut req: Request, next:
         Some(raw) => match current(&state, raw).await {
             Ok(Some(s)) => (Auth::Signed(Box::new(s)), false),
             Ok(None) => (Auth::Anonymous, true),
-            Err(e) => return crate::middleware::early_error_page(req.headers(), e),
+            Err(e) => return crate::middleware::early_error_page(req.headers(), state.site.current(), e),
         },
     };
     req.extensions_mut().insert(auth);
@@ -276,7 +288,19 @@ impl FromRequestParts<AppState> for Page {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let Locale(tr) = Locale::from_request_parts(parts, state).await?;
         let csrf = parts.extensions.get::<CsrfToken>().map(|t| t.0.clone()).unwrap_or_default();
-        Ok(Page(Chrome::new(tr, parts.uri.path(), csrf, auth_of(parts).nav())))
+        // The language switch returns to a page that answers GET: this one,
+        // or for a form's answer the page the form was on.
+        let back = if parts.method == Method::GET {
+            match parts.uri.query() {
+                Some(q) => format!("{}?{q}", parts.uri.path()),
+                None => parts.uri.path().to_owned(),
+            }
+        } else {
+            let pattern = parts.extensions.get::<axum::extract::MatchedPath>().map_or("/", |m| m.as_str());
+            crate::page_for(pattern, parts.uri.path())
+        };
+        let site = state.site.get(&state.store).await;
+        Ok(Page(Chrome::new(tr, back, csrf, auth_of(parts).nav()).with_site(site)))
     }
 }
 
@@ -532,7 +556,11 @@ impl FromRequestParts<AppState> for ClientNet {
                         problem = why,
                         "the client-address header cannot be used; refusing the request (is KITELINE_TRUSTED_PROXIES right?)"
                     );
-                    return Err(crate::middleware::early_error_page(&parts.headers, AppError::ClientAddress));
+                    return Err(crate::middleware::early_error_page(
+                        &parts.headers,
+                        state.site.current(),
+                        AppError::ClientAddress,
+                    ));
                 }
             },
         };

@@ -204,8 +204,8 @@ impl Jar {
         Ok((status, body))
     }
 
-    /// Posts a form with this jar's CSRF token, fetching `/` first if it has
-    /// none, or none from the current session.
+    /// Posts a form with this jar's CSRF token, fetching a page first if it
+    /// has none, or none from the current session.
     fn session(&self) -> Option<String> {
         self.cookies.iter().find(|(k, _)| k.ends_with("kiteline_session")).map(|(_, v)| v.clone())
     }
@@ -213,7 +213,9 @@ impl Jar {
     fn post(&mut self, addr: SocketAddr, path: &str, form: &str) -> std::io::Result<(u16, String)> {
         // Like a browser, post from a page of the current session.
         if self.csrf.is_empty() || self.csrf_session != self.session() {
-            self.get(addr, "/")?;
+            // A page every visitor gets without a redirect (the home page
+            // sends a signed-in user to their next step).
+            self.get(addr, "/password/reset")?;
         }
         let body = format!("csrf={}&{form}", self.csrf);
         let (status, head, body) = request(addr, "POST", path, &self.header(), Some(&body))?;

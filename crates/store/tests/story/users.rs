@@ -26,7 +26,57 @@ story!(
     a_password_set_by_link_ends_every_session,
     a_user_row_edited_by_hand_is_no_longer_intact,
     chapters_are_listed_with_their_people_renamed_and_removed_when_empty,
+    a_resent_invitation_replaces_the_old_link_and_only_while_no_password_is_set,
+    the_language_switch_saves_the_locale_audited,
 );
+
+async fn a_resent_invitation_replaces_the_old_link_and_only_while_no_password_is_set(db: &TestDb) {
+    let s = audited_store(db);
+    let vid = new_id(t(0));
+    let invitation = Invitation {
+        user: new_user("vol@example.org", Role::Volunteer),
+        id: vid.clone(),
+        link_digest: d("first"),
+        link_expires: t(100),
+        mail: None,
+    };
+    s.invite_user(invitation, AuditEvent::new(None, Action::UserInvite, &vid), t(0)).await.unwrap();
+    let resend = |token: &str| {
+        (
+            link(LinkPurpose::SetPassword, Some(&vid), token, t(200)),
+            AuditEvent::new(None, Action::UserInviteResend, &vid),
+        )
+    };
+    let (l, e) = resend("second");
+    s.reissue_invitation(l, mail(), e, t(1)).await.unwrap();
+    assert_eq!(s.usable_link(&d("first"), t(2)).await.unwrap(), None, "the old link no longer works");
+    assert!(s.usable_link(&d("second"), t(2)).await.unwrap().is_some());
+    let filter = AuditFilter { action: Some("user.invite_resend".into()), limit: 10, ..AuditFilter::default() };
+    assert_eq!(s.audit_entries(&filter).await.unwrap().len(), 1);
+    // Once they chose a password there is nothing to resend, and nothing is stored.
+    s.use_set_password_link(&d("second"), hash("$argon2id$x"), t(3)).await.unwrap();
+    let (l, e) = resend("third");
+    assert!(matches!(s.reissue_invitation(l, mail(), e, t(4)).await, Err(StoreError::NotFound)));
+    assert_eq!(s.usable_link(&d("third"), t(5)).await.unwrap(), None);
+    assert_eq!(s.audit_entries(&filter).await.unwrap().len(), 1);
+    // Nor for a stranger.
+    let stranger = new_id(t(6));
+    let l = link(LinkPurpose::SetPassword, Some(&stranger), "fourth", t(200));
+    let e = AuditEvent::new(None, Action::UserInviteResend, &stranger);
+    assert!(matches!(s.reissue_invitation(l, mail(), e, t(6)).await, Err(StoreError::NotFound)));
+}
+
+async fn the_language_switch_saves_the_locale_audited(db: &TestDb) {
+    let s = audited_store(db);
+    let u = s.create_user(new_user("ana@example.org", Role::Volunteer), new_id(t(0)), t(0)).await.unwrap();
+    let other = if u.locale == "es" { "en" } else { "es" };
+    s.set_locale(&u.id, other, t(1)).await.unwrap();
+    let u = s.user_by_id(&u.id).await.unwrap().unwrap();
+    assert!(u.locale == other && u.intact);
+    let filter = AuditFilter { action: Some("user.profile_update".into()), limit: 10, ..AuditFilter::default() };
+    assert_eq!(s.audit_entries(&filter).await.unwrap().len(), 1);
+    assert!(matches!(s.set_locale(&new_id(t(2)), "es", t(2)).await, Err(StoreError::NotFound)));
+}
 
 fn hash(s: &str) -> PasswordHash {
     PasswordHash::from_phc(s.to_owned())

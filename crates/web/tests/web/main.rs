@@ -59,10 +59,16 @@ async fn app_with(db: &TestDb, public_url: &str, tweak: impl FnOnce(&mut WebConf
         body_timeout: std::time::Duration::from_secs(30),
         request_timeout: std::time::Duration::from_secs(60),
         default_calling_code: None,
+        mail_sent: false,
     };
     tweak(&mut config);
-    let state =
-        AppState { store: db.store.clone(), vault, config: Arc::new(config), limits: Arc::new(RateLimits::new(true)) };
+    let state = AppState {
+        store: db.store.clone(),
+        vault,
+        site: Arc::new(kiteline_web::site::SiteCache::new(config.site_name.clone())),
+        config: Arc::new(config),
+        limits: Arc::new(RateLimits::new(true)),
+    };
     App { router: router(state.clone()), state }
 }
 
