@@ -48,6 +48,7 @@ const UNIQUE: &[(Constraint, &str, &str)] = &[
     (Constraint::UserEmail, "users.email", "users_email_key"),
     (Constraint::ChapterId, "chapters.id", "chapters_pkey"),
     (Constraint::ChapterName, "chapters.name", "chapters_name_key"),
+    (Constraint::ChapterName, "index 'chapters_name_folded'", "chapters_name_folded"),
     (Constraint::LinkId, "link_tokens.id", "link_tokens_pkey"),
     (Constraint::LinkDigest, "link_tokens.token_hash", "link_tokens_token_hash_key"),
     (Constraint::ApiTokenId, "api_tokens.id", "api_tokens_pkey"),

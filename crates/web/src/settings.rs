@@ -196,10 +196,7 @@ pub async fn logo(State(state): State<AppState>) -> Result<Response, AppError> {
     let mut response = logo.bytes.into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_str(&logo.content_type).map_err(|_| AppError::NotFound)?);
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
-    );
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
     // Public, and its address changes with every upload (`?v=`).
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400"));
     h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("inline"));

@@ -16,3 +16,6 @@ CREATE TABLE org_profile (
 );
 
 ALTER TABLE sessions ADD COLUMN device_label TEXT NOT NULL DEFAULT '';
+
+-- Chapter names are unique whatever their case ("Bay Area", "bay area").
+CREATE UNIQUE INDEX chapters_name_folded ON chapters (lower(name));

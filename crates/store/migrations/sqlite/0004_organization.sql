@@ -20,3 +20,6 @@ CREATE TABLE org_profile (
 
 -- "Firefox on Android": a browser family and system, never the user agent.
 ALTER TABLE sessions ADD COLUMN device_label TEXT NOT NULL DEFAULT '';
+
+-- Chapter names are unique whatever their case ("Bay Area", "bay area").
+CREATE UNIQUE INDEX chapters_name_folded ON chapters (lower(name));

@@ -12,13 +12,15 @@ async fn api_tokens_are_scoped_revocable_and_show_last_use() {
         let r = v.post(&app, "/account/tokens", &[("label", "phone"), ("scope", "admin")]).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "volunteers cannot mint admin tokens");
         let r = v.post(&app, "/account/tokens", &[("label", "phone"), ("scope", "read")]).await;
-        let read = r.body.split("<p><code>").nth(1).unwrap().split('<').next().unwrap().to_owned();
+        let read = r.body.split("<code class=\"secret\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
         assert!(read.starts_with("kl_"));
         assert!(!v.get(&app, "/account/tokens").await.body.contains(&read), "shown once");
 
         let (s, me) = api(&app, Method::GET, "/api/v1/me", Some(&read)).await;
         assert_eq!((s, me["email"].as_str()), (StatusCode::OK, Some("vol@example.org")));
-        assert!(v.get(&app, "/account/tokens").await.body.contains(" UTC</td>"), "last use shown");
+        let page = v.get(&app, "/account/tokens").await.body;
+        let last_used = page.split("data-label=\"Last used\">").nth(1).unwrap().split('<').next().unwrap();
+        assert!(last_used.ends_with(" PST") || last_used.ends_with(" PDT"), "in the viewer's zone: {last_used}");
         assert_eq!(
             api(&app, Method::POST, "/api/v1/me/logout-everywhere", Some(&read)).await.0,
             StatusCode::FORBIDDEN,
@@ -29,7 +31,7 @@ async fn api_tokens_are_scoped_revocable_and_show_last_use() {
         assert_eq!(api(&app, Method::GET, "/api/v1/me", None).await.0, StatusCode::UNAUTHORIZED);
 
         let r = v.post(&app, "/account/tokens", &[("label", "script"), ("scope", "write")]).await;
-        let write = r.body.split("<p><code>").nth(1).unwrap().split('<').next().unwrap().to_owned();
+        let write = r.body.split("<code class=\"secret\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
         let (s, body) = api(&app, Method::POST, "/api/v1/me/logout-everywhere", Some(&write)).await;
         assert_eq!((s, body["ended"].as_u64()), (StatusCode::OK, Some(1)));
         assert_eq!(v.get(&app, "/account").await.location(), "/login", "the API ended the browser session");
@@ -40,7 +42,7 @@ async fn api_tokens_are_scoped_revocable_and_show_last_use() {
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(app.state.store.api_tokens_of(&admin.id).await.unwrap().is_empty(), "none made without the code");
         let r = a.post(&app, "/account/tokens", &[("label", "ops"), ("scope", "admin"), ("code", &code_at(0))]).await;
-        let admin_tok = r.body.split("<p><code>").nth(1).unwrap().split('<').next().unwrap().to_owned();
+        let admin_tok = r.body.split("<code class=\"secret\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
         let (s, list) = api(&app, Method::GET, "/api/v1/users", Some(&admin_tok)).await;
         assert_eq!((s, list["users"].as_array().map(Vec::len)), (StatusCode::OK, Some(2)));
         let tok_id = app.state.store.api_tokens_of(&admin.id).await.unwrap()[0].id.clone();

@@ -28,9 +28,12 @@ mod accounts;
 mod api;
 mod attacks;
 mod audit;
+mod people;
 mod second_factor;
 mod security;
 mod sessions;
+mod settings;
+mod shell;
 
 const PASSWORD: &str = "correct horse battery staple";
 const TOTP_SECRET: [u8; 20] = *b"kiteline-test-secret";
@@ -158,14 +161,48 @@ impl Browser {
 
     /// Posts a form with this browser's CSRF token. Like a real browser, it
     /// has a page from the current session to post from: without a token,
-    /// or after the session changed (a login), it loads `/` first.
+    /// or after the session changed (a login), it loads a public page first.
     async fn post(&mut self, app: &App, path: &str, form: &[(&str, &str)]) -> Reply {
         if self.csrf.is_empty() || self.csrf_session != self.session_cookie() {
-            self.get(app, "/").await;
+            self.get(app, "/password/reset").await;
         }
         let mut pairs = vec![("csrf".to_owned(), self.csrf.clone())];
         pairs.extend(form.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         self.send(app, Method::POST, path, Some(encode(&pairs))).await
+    }
+
+    /// Posts a form as a browser with this user agent.
+    async fn send_as(&mut self, app: &App, path: &str, form: &[(&str, &str)], user_agent: &str) -> Reply {
+        let mut pairs = vec![("csrf".to_owned(), self.csrf.clone())];
+        pairs.extend(form.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let jar: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(header::USER_AGENT, user_agent)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, jar.join("; "))
+            .body(Body::from(encode(&pairs)))
+            .unwrap();
+        req.extensions_mut().insert(ConnectInfo(self.addr));
+        let res = app.router.clone().oneshot(req).await.unwrap();
+        for c in res.headers().get_all(header::SET_COOKIE) {
+            let (kv, _) = c.to_str().unwrap().split_once(';').unwrap_or((c.to_str().unwrap(), ""));
+            let (k, v) = kv.split_once('=').unwrap();
+            self.cookies.insert(k.to_owned(), v.to_owned());
+        }
+        Reply { status: res.status(), headers: res.headers().clone(), body: String::new() }
+    }
+
+    /// Posts, and follows the redirect (post, redirect, get) to the page
+    /// it leads to; a non-redirect answer is returned as it is.
+    async fn post_follow(&mut self, app: &App, path: &str, form: &[(&str, &str)]) -> Reply {
+        let r = self.post(app, path, form).await;
+        if r.status != StatusCode::SEE_OTHER {
+            return r;
+        }
+        let to = r.headers[header::LOCATION].to_str().unwrap().to_owned();
+        self.get(app, &to).await
     }
 }
 

@@ -18,7 +18,7 @@ async fn second_factor_login_refuses_a_replayed_code() {
         assert_eq!(b.post(&app, "/login/2fa", &[("code", "000000")]).await.status, StatusCode::UNAUTHORIZED);
         let code = code_at(0);
         let r = b.post(&app, "/login/2fa", &[("code", &code)]).await;
-        assert_eq!((r.status, r.location()), (StatusCode::SEE_OTHER, "/account"));
+        assert_eq!((r.status, r.location()), (StatusCode::SEE_OTHER, "/"));
         assert_ne!(b.cookies["kiteline_session"], before, "the session id rotates when the second factor is proved");
         assert_eq!(b.get(&app, "/admin/audit").await.status, StatusCode::OK);
 
@@ -70,7 +70,7 @@ async fn staff_must_enrol_a_second_factor_before_anything_else() {
     // Recovery codes are stored hashed and work once at login.
     let mut b2 = Browser::from_addr("192.0.2.9:1");
     b2.post(&app, "/login", &[("email", "coord@example.org"), ("password", PASSWORD)]).await;
-    assert_eq!(b2.post(&app, "/login/2fa", &[("code", &codes[0].to_uppercase())]).await.location(), "/account");
+    assert_eq!(b2.post(&app, "/login/2fa", &[("code", &codes[0].to_uppercase())]).await.location(), "/");
     let mut b3 = Browser::from_addr("192.0.2.10:1");
     b3.post(&app, "/login", &[("email", "coord@example.org"), ("password", PASSWORD)]).await;
     assert_eq!(b3.post(&app, "/login/2fa", &[("code", &codes[0])]).await.status, StatusCode::UNAUTHORIZED);
@@ -90,8 +90,9 @@ async fn changing_a_role_needs_a_fresh_code_and_ends_the_targets_sessions() {
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(app.state.store.user_by_id(&vol.id).await.unwrap().unwrap().role, Role::Volunteer);
         let code = code_at(0);
-        let r = a.post(&app, &path, &[("role", "coordinator"), ("code", &code)]).await;
+        let r = a.post_follow(&app, &path, &[("role", "coordinator"), ("code", &code)]).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body.contains("Role changed."));
         assert_eq!(app.state.store.user_by_id(&vol.id).await.unwrap().unwrap().role, Role::Coordinator);
         assert_eq!(target.get(&app, "/account").await.location(), "/login", "privilege change ended the session");
         // The same code cannot authorise a second change.
@@ -119,8 +120,9 @@ async fn an_admin_can_reset_a_lost_second_factor_with_a_fresh_code() {
     let path = format!("/admin/users/{}/reset-2fa", coord.id);
     assert_eq!(a.post(&app, &path, &[("code", "000000")]).await.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(app.state.store.user_by_id(&coord.id).await.unwrap().unwrap().totp_enabled);
-    let r = a.post(&app, &path, &[("code", &code_at(0))]).await;
+    let r = a.post_follow(&app, &path, &[("code", &code_at(0))]).await;
     assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("Two-step login was reset"));
     assert!(!app.state.store.user_by_id(&coord.id).await.unwrap().unwrap().totp_enabled);
     assert_eq!(lost.get(&app, "/account").await.location(), "/login", "their sessions ended");
     let mut again = Browser::from_addr("192.0.2.77:1");

@@ -14,7 +14,7 @@ async fn login_sets_a_private_session_cookie_and_logout_ends_it() {
             let vol = user(&app, &email, Role::Volunteer, false).await;
             let mut b = Browser::new();
             let r = b.post(&app, "/login", &[("email", &email.to_uppercase()), ("password", PASSWORD)]).await;
-            assert_eq!((r.status, r.location()), (StatusCode::SEE_OTHER, "/account"));
+            assert_eq!((r.status, r.location()), (StatusCode::SEE_OTHER, "/"), "a login lands on the dashboard");
             let cookie = r
                 .headers
                 .get_all(header::SET_COOKIE)
@@ -114,8 +114,16 @@ async fn a_disabled_users_live_session_is_refused_on_its_next_request() {
         let mut victim = signed_in(&app, &vol).await;
         assert_eq!(victim.get(&app, "/account").await.status, StatusCode::OK);
         let mut a = signed_in(&app, &admin).await;
-        let r = a.post(&app, &format!("/admin/users/{}/disable", vol.id), &[]).await;
+        // Disabling is confirmed first: the link opens a page that says what happens.
+        let confirm = a.get(&app, &format!("/admin/users/{}/disable", vol.id)).await;
+        assert_eq!(confirm.status, StatusCode::OK);
+        assert!(
+            confirm.body.contains("Disable vol@example.org?") && confirm.body.contains("every session they have ends")
+        );
+        assert_eq!(victim.get(&app, "/account").await.status, StatusCode::OK, "opening the step changes nothing");
+        let r = a.post_follow(&app, &format!("/admin/users/{}/disable", vol.id), &[]).await;
         assert_eq!(r.status, StatusCode::OK);
+        assert!(r.body.contains("Account disabled."));
         let r = victim.get(&app, "/account").await;
         assert_eq!((r.status, r.location()), (StatusCode::SEE_OTHER, "/login"));
         // And the password no longer works.
