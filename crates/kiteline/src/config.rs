@@ -342,11 +342,7 @@ pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Config, Con
                 }
             }
         }
-        None => {
-            let host = if listen.ip().is_unspecified() { "localhost".to_owned() } else { listen.ip().to_string() };
-            let host = if listen.is_ipv6() && host != "localhost" { format!("[{host}]") } else { host };
-            format!("http://{host}:{}", listen.port())
-        }
+        None => url_for(listen),
     };
 
     let site_name = get("KITELINE_SITE_NAME", &mut sources).unwrap_or_else(|| "Kiteline".into()).trim().to_owned();
@@ -487,6 +483,14 @@ pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Config, Con
         sources,
         unknown_env,
     })
+}
+
+/// The URL of a server listening on `addr` when no public URL is set:
+/// `localhost` for an unspecified address (`0.0.0.0`, `[::]`).
+pub fn url_for(addr: SocketAddr) -> String {
+    let host = if addr.ip().is_unspecified() { "localhost".to_owned() } else { addr.ip().to_string() };
+    let host = if addr.is_ipv6() && host != "localhost" { format!("[{host}]") } else { host };
+    format!("http://{host}:{}", addr.port())
 }
 
 /// A comma-separated list of `level` or `target=level` directives.

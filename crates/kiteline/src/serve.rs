@@ -178,7 +178,16 @@ pub async fn serve(config: Config) -> Result<(), Fail> {
         .await
         .map_err(|e| Fail::run(format!("cannot listen on {}: {e}", config.listen)))?;
     let bound = listener.local_addr().map_err(|e| Fail::run(e.to_string()))?;
-    app.store.record_public_url(&config.public_url, Timestamp::now()).await?;
+    // Links point where this server really listens: the configured public
+    // URL, or (not set) the address it bound, port included. Recorded, so
+    // commands run beside it print the same links.
+    let mut app = app;
+    if config.sources.get("KITELINE_PUBLIC_URL").copied().unwrap_or(crate::config::Source::Default)
+        == crate::config::Source::Default
+    {
+        app.public_url = crate::config::url_for(bound);
+    }
+    app.store.record_public_url(&app.public_url, Timestamp::now()).await?;
     offer_first_admin(&config, &app).await?;
     if !config.rate_limits {
         tracing::warn!(
@@ -189,7 +198,7 @@ pub async fn serve(config: Config) -> Result<(), Fail> {
         store: app.store.clone(),
         vault: app.vault.clone(),
         config: Arc::new(WebConfig {
-            public_url: config.public_url.clone(),
+            public_url: app.public_url.clone(),
             site_name: config.site_name.clone(),
             mail_from: config.mail_from.clone(),
             client_ip_header: config.client_ip_header.clone(),
@@ -215,7 +224,7 @@ pub async fn serve(config: Config) -> Result<(), Fail> {
         let mut w = Worker::new(app.store.clone(), app.vault.clone(), transport, config.mail_from.clone());
         w.audit_retention_days = config.audit_retention_days;
         w.site_name.clone_from(&app.site_name);
-        w.public_url.clone_from(&config.public_url);
+        w.public_url.clone_from(&app.public_url);
         w.witness = Some(crate::witness::path_for(&config.key_file));
         let rx = stop_rx.clone();
         tokio::spawn(async move { w.run(rx).await })
@@ -232,7 +241,7 @@ pub async fn serve(config: Config) -> Result<(), Fail> {
     println!("listening on http://{bound}");
     tracing::info!(
         listen = %bound,
-        public_url = %config.public_url,
+        public_url = %app.public_url,
         engine = app.store.engine().as_str(),
         worker = config.worker,
         max_connections = limits.max_connections,

@@ -8,7 +8,7 @@ fn a_real_browser_sets_up_logs_in_with_two_steps_and_loads_nothing_foreign() {
     let Some(driver) = browser::Driver::start(&dir.path().join("chromium-profile")) else { return };
     let server = Server::start(kiteline(dir.path(), None));
     let base = format!("http://{}", server.addr);
-    let link = link_in(&server.stdout()).strip_prefix("http://127.0.0.1:0").unwrap().to_owned();
+    let link = link_in(&server.stdout()).strip_prefix(&format!("http://{}", server.addr)).unwrap().to_owned();
 
     driver.goto(&format!("{base}{link}"));
     driver.fill("#name", "Ana Ruiz");

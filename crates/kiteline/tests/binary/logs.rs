@@ -9,7 +9,7 @@ fn logs_of_logins_profile_changes_and_failures_hold_no_secrets() {
     c.env("KITELINE_LOG", "debug");
     let server = Server::start(c);
     let addr = server.addr;
-    let link = link_in(&server.stdout()).strip_prefix("http://127.0.0.1:0").unwrap().to_owned();
+    let link = link_in(&server.stdout()).strip_prefix(&format!("http://{}", server.addr)).unwrap().to_owned();
     let setup_token = link.trim_start_matches("/setup/").to_owned();
     let form = format!("name=Ana+Ruiz&email=ana%40example.org&password={GOOD_PASSWORD}&confirm={GOOD_PASSWORD}");
     assert_eq!(post_form(addr, &link, &form).unwrap().0, 200);

@@ -26,7 +26,8 @@ fn a_fresh_start_serves_and_offers_one_first_admin_link_on_each_engine() {
         let out = server.stdout();
         assert!(!out.contains("/setup/"), "the link is not printed where logs collect it: {out}");
         let link = link_in(&out);
-        let link = link.strip_prefix("http://127.0.0.1:0").expect("a link to this server");
+        let here = format!("http://{}", server.addr);
+        let link = link.strip_prefix(&here).expect("a link to this very server, port included");
         assert!(link.starts_with("/setup/"), "{out}");
         let token = link.trim_start_matches("/setup/").to_owned();
         let form = format!("name=Ana&email=ana%40example.org&password={GOOD_PASSWORD}&confirm={GOOD_PASSWORD}");
@@ -45,6 +46,66 @@ fn a_fresh_start_serves_and_offers_one_first_admin_link_on_each_engine() {
         assert!(!again.stdout().contains("/setup/"));
         again.stop();
     }
+}
+
+/// A second `serve` on a folder already served is refused before it does
+/// anything, and the running server's setup link still works.
+#[test]
+fn a_second_server_on_a_served_data_folder_is_refused_and_the_live_link_survives() {
+    let dir = TempDir::new("kl-bin");
+    let server = Server::start(kiteline(dir.path(), None));
+    let link = link_in(&server.stdout());
+    let out = run({
+        let mut c = kiteline(dir.path(), None);
+        c.arg("serve");
+        c
+    });
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("another Kiteline server is already serving this data folder"), "{err}");
+    assert!(!text(&out.stdout).contains("written to"), "no new link was issued");
+    assert_eq!(std::fs::read_dir(dir.path().join("links")).unwrap().count(), 1, "one link file");
+    let path = link.strip_prefix(&format!("http://{}", server.addr)).unwrap();
+    assert_eq!(http(server.addr, "GET", path, None).unwrap().0, 200, "the live link still works");
+    server.stop();
+}
+
+/// A server that cannot listen issues no link (here: a fresh folder, but
+/// the port is taken).
+#[test]
+fn a_server_that_cannot_listen_issues_no_link() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = holder.local_addr().unwrap();
+    let dir = TempDir::new("kl-bin");
+    let mut c = kiteline(dir.path(), None);
+    c.env("KITELINE_LISTEN", taken.to_string()).arg("serve");
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot listen on"), "{}", text(&out.stderr));
+    assert!(!dir.path().join("links").exists() || std::fs::read_dir(dir.path().join("links")).unwrap().count() == 0);
+}
+
+/// Links come from one place: a command run beside the server, without
+/// KITELINE_PUBLIC_URL, prints links to where the server listens.
+#[test]
+fn the_cli_prints_links_to_the_running_server() {
+    let dir = TempDir::new("kl-bin");
+    let server = Server::start(kiteline(dir.path(), None));
+    let mut c = kiteline(dir.path(), None);
+    c.args(["user", "add", "--email", "vol@example.org", "--name", "Vol", "--role", "volunteer"]);
+    let out = run(c);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let link = link_in(&text(&out.stdout));
+    assert!(link.starts_with(&format!("http://{}/password/", server.addr)), "{link}");
+    let path = link.strip_prefix(&format!("http://{}", server.addr)).unwrap();
+    assert_eq!(http(server.addr, "GET", path, None).unwrap().0, 200);
+    // A public URL set for the command wins.
+    let mut c = kiteline(dir.path(), None);
+    c.env("KITELINE_PUBLIC_URL", "https://line.example.org");
+    c.args(["user", "add", "--email", "co@example.org", "--name", "Co", "--role", "coordinator"]);
+    let out = run(c);
+    assert!(link_in(&text(&out.stdout)).starts_with("https://line.example.org/password/"));
+    server.stop();
 }
 
 #[test]
