@@ -37,7 +37,8 @@ pub fn moment(t: Timestamp, zone: &TimeZone, tr: Tr) -> Moment {
             format!("{} {} {}, {:02}:{:02} {abbreviation}", z.day(), MONTHS_ES[month], z.year(), z.hour(), z.minute())
         }
     };
-    Moment { iso: t.to_string(), text }
+    // Whole seconds: HTML's valid date strings allow at most three decimals.
+    Moment { iso: t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(), text }
 }
 
 /// The zone's name as shown beside times (`America/Los_Angeles`).

@@ -1,205 +1,379 @@
-//! End-to-end in a real browser: headless Chromium driven over WebDriver
-//! (chromedriver, started here on 127.0.0.1). A small WebDriver client —
-//! JSON over HTTP — is all it needs.
+//! A real browser for the journeys: headless Chromium driven over WebDriver
+//! by `fantoccini` (chromedriver started here, on 127.0.0.1). Every page a
+//! journey visits is checked where it stands:
 //!
-//! Without chromium and chromedriver installed the test is skipped with a
-//! note, except under `CI=true`, where it fails (`.ci/run` installs both).
+//! * axe-core (WCAG 2.1 A and AA) runs in the page and must find nothing;
+//! * the DOM is saved and, at the end, the Nu HTML checker (vnu) must find
+//!   no error in any of them;
+//! * the browser's console must stay free of errors, and no request may go
+//!   to another origin;
+//! * with `KITELINE_SCREENSHOTS=DIR`, a screenshot of the whole page is
+//!   written there, named by journey, size, language and page.
+//!
+//! Without chromium and chromedriver (or axe-core, vnu and Java) the test
+//! is skipped with a note, except under `CI=true`, where it fails: `.ci/run`
+//! installs them all. `KITELINE_AXE` and `KITELINE_VNU` name the files
+//! (npm's `axe-core/axe.min.js` and `vnu-jar/build/dist/vnu.jar`).
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::wd::WebDriverCompatibleCommand;
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
-
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-pub struct Driver {
-    child: Child,
-    addr: SocketAddr,
-    session: String,
-}
-
-fn call(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) -> Value {
-    let mut s = TcpStream::connect(addr).expect("chromedriver answers");
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let body = body.map(Value::to_string).unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    // Read the head, then exactly Content-Length bytes (or chunks to the end).
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 8192];
-    let head_end = loop {
-        let n = s.read(&mut buf).expect("chromedriver replies");
-        assert!(n > 0, "chromedriver closed the connection");
-        raw.extend_from_slice(&buf[..n]);
-        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
-    let length =
-        head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok());
-    match length {
-        Some(len) => {
-            while raw.len() < head_end + len {
-                let n = s.read(&mut buf).expect("chromedriver replies");
-                assert!(n > 0, "short reply");
-                raw.extend_from_slice(&buf[..n]);
-            }
-        }
-        None => {
-            while !raw.ends_with(b"0\r\n\r\n") {
-                let n = s.read(&mut buf).expect("chromedriver replies");
-                if n == 0 {
-                    break;
-                }
-                raw.extend_from_slice(&buf[..n]);
-            }
-        }
-    }
-    let rest = String::from_utf8_lossy(&raw[head_end..]).into_owned();
-    let json_text = if length.is_none() && head.contains("transfer-encoding: chunked") { dechunk(&rest) } else { rest };
-    serde_json::from_str(&json_text).unwrap_or_else(|e| panic!("bad WebDriver reply ({e}): {json_text}"))
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = &rest[n + 2..];
-    }
-    out
-}
 
 fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
-impl Driver {
-    /// Starts chromedriver and a headless Chromium session, or `None` to skip.
-    pub fn start(profile: &std::path::Path) -> Option<Driver> {
-        let (chromium, chromedriver) = ("/usr/bin/chromium", "/usr/bin/chromedriver");
-        if !std::path::Path::new(chromium).exists() || !std::path::Path::new(chromedriver).exists() {
-            assert!(!in_ci(), "CI=true but {chromium} or {chromedriver} is missing: .ci/run installs them");
-            eprintln!("skipping the browser test: install chromium and chromium-driver");
-            return None;
+/// Where the checkers are: the environment, or the cache `.ci/run` fills.
+fn tool(var: &str, default: &str) -> Option<PathBuf> {
+    let path = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new("/var/cache/kiteline-tools/node_modules").join(default));
+    path.exists().then_some(path)
+}
+
+/// What a journey needs installed; `None` (skip) when something is missing
+/// outside CI.
+pub struct Tools {
+    pub axe: String,
+    pub vnu: PathBuf,
+}
+
+impl Tools {
+    pub fn find() -> Option<Tools> {
+        let chromium = Path::new("/usr/bin/chromium").exists() && Path::new("/usr/bin/chromedriver").exists();
+        let axe = tool("KITELINE_AXE", "axe-core/axe.min.js");
+        let vnu = tool("KITELINE_VNU", "vnu-jar/build/dist/vnu.jar");
+        let java = Command::new("java").arg("-version").output().is_ok_and(|o| o.status.success());
+        match (chromium, axe, vnu, java) {
+            (true, Some(axe), Some(vnu), true) => {
+                Some(Tools { axe: std::fs::read_to_string(axe).expect("axe-core reads"), vnu })
+            }
+            missing => {
+                let what = format!(
+                    "chromium+chromedriver: {}, axe-core: {}, vnu: {}, java: {}",
+                    missing.0,
+                    missing.1.is_some(),
+                    missing.2.is_some(),
+                    missing.3
+                );
+                assert!(!in_ci(), "CI=true but a browser-test tool is missing ({what}): .ci/run installs them");
+                eprintln!("skipping the browser journeys ({what})");
+                None
+            }
         }
+    }
+}
+
+/// A browser log (`browser` for the console, `performance` for network).
+#[derive(Debug)]
+struct GetLog(&'static str);
+
+impl WebDriverCompatibleCommand for GetLog {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(json!({ "type": self.0 }).to_string()))
+    }
+}
+
+/// One page checked: its name and the problems found.
+pub struct Checked {
+    pub name: String,
+    pub axe: Vec<String>,
+}
+
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    /// `journey-WIDTHxHEIGHT-lang`, prefixed to every page's name.
+    pub label: String,
+    pub origin: String,
+    /// The saved DOM of each page, for vnu at the end.
+    pub pages_dir: PathBuf,
+    shots: Option<PathBuf>,
+    axe: String,
+    pub checked: Vec<Checked>,
+    console_errors: Vec<String>,
+    foreign: Vec<String>,
+    requests: usize,
+}
+
+impl Browser {
+    pub async fn start(tools: &Tools, work: &Path, label: &str, origin: &str, (width, height): (u32, u32)) -> Browser {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(chromedriver)
+        let driver = Command::new("/usr/bin/chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": chromium, "args": [
+        let profile = work.join(format!("profile-{label}"));
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("chrome"));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({"binary": "/usr/bin/chromium", "args": [
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=390,900",
+                "--disable-dev-shm-usage", "--hide-scrollbars", "--force-device-scale-factor=1",
+                format!("--window-size={width},{height}"),
                 format!("--user-data-dir={}", profile.display()),
-            ]},
-            "goog:loggingPrefs": {"performance": "ALL"},
-        }}});
-        let reply = call(addr, "POST", "/session", Some(&caps));
-        let session = reply["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {reply}")).to_owned();
-        let driver = Driver { child, addr, session };
-        // Element look-ups wait for the page instead of failing mid-navigation.
-        driver.cmd("POST", "/timeouts", Some(json!({"implicit": 10_000, "pageLoad": 30_000})));
-        Some(driver)
-    }
-
-    fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let reply = call(self.addr, method, &format!("/session/{}{path}", self.session), body.as_ref());
-        if let Some(err) = reply["value"].get("error") {
-            panic!("WebDriver {method} {path}: {err} {}", reply["value"]["message"]);
+            ]}),
+        );
+        caps.insert("goog:loggingPrefs".into(), json!({"performance": "ALL", "browser": "ALL"}));
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let client = loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector).capabilities(caps.clone()).connect(&url).await {
+                Ok(c) => break c,
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "chromedriver did not start: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        // The viewport, not the window, is what the checks see: set it exactly.
+        client.set_window_size(width, height).await.unwrap();
+        let inner: Vec<u64> = serde_json::from_value(
+            client.execute("return [window.innerWidth, window.innerHeight]", vec![]).await.unwrap(),
+        )
+        .unwrap();
+        let (dw, dh) = (width as i64 - inner[0] as i64, height as i64 - inner[1] as i64);
+        client.set_window_size((width as i64 + dw) as u32, (height as i64 + dh) as u32).await.unwrap();
+        let pages_dir = work.join("pages");
+        std::fs::create_dir_all(&pages_dir).unwrap();
+        let shots = std::env::var_os("KITELINE_SCREENSHOTS").map(PathBuf::from);
+        if let Some(d) = &shots {
+            std::fs::create_dir_all(d).unwrap();
         }
-        reply["value"].clone()
+        Browser {
+            client,
+            driver,
+            label: label.to_owned(),
+            origin: origin.to_owned(),
+            pages_dir,
+            shots,
+            axe: tools.axe.clone(),
+            checked: Vec::new(),
+            console_errors: Vec::new(),
+            foreign: Vec::new(),
+            requests: 0,
+        }
     }
 
-    pub fn goto(&self, url: &str) {
-        self.cmd("POST", "/url", Some(json!({ "url": url })));
+    pub async fn goto(&self, path: &str) {
+        self.client.goto(&format!("{}{path}", self.origin)).await.unwrap();
     }
 
-    pub fn url(&self) -> String {
-        self.cmd("GET", "/url", None).as_str().unwrap_or_default().to_owned()
+    pub async fn url(&self) -> String {
+        self.client.current_url().await.unwrap().to_string()
     }
 
-    pub fn source(&self) -> String {
-        self.cmd("GET", "/source", None).as_str().unwrap_or_default().to_owned()
+    pub async fn source(&self) -> String {
+        self.client.source().await.unwrap()
     }
 
-    fn find(&self, css: &str) -> String {
-        let v = self.cmd("POST", "/element", Some(json!({"using": "css selector", "value": css})));
-        v[ELEMENT].as_str().unwrap_or_else(|| panic!("no element {css}")).to_owned()
+    pub async fn fill(&self, css: &str, text: &str) {
+        let e = self.client.wait().for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+        e.clear().await.unwrap();
+        e.send_keys(text).await.unwrap();
     }
 
-    pub fn fill(&self, css: &str, text: &str) {
-        let id = self.find(css);
-        self.cmd("POST", &format!("/element/{id}/clear"), Some(json!({})));
-        self.cmd("POST", &format!("/element/{id}/value"), Some(json!({ "text": text })));
+    pub async fn select(&self, css: &str, value: &str) {
+        let e = self.client.wait().for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+        e.select_by_value(value).await.unwrap_or_else(|e| panic!("{css} = {value}: {e}"));
     }
 
-    pub fn click(&self, css: &str) {
-        let id = self.find(css);
-        self.cmd("POST", &format!("/element/{id}/click"), Some(json!({})));
+    pub async fn click(&self, css: &str) {
+        let e = self.client.wait().for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+        e.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
-    pub fn text(&self, css: &str) -> String {
-        let id = self.find(css);
-        self.cmd("GET", &format!("/element/{id}/text"), None).as_str().unwrap_or_default().to_owned()
+    pub async fn text(&self, css: &str) -> String {
+        self.client.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
     }
 
-    /// Waits (up to 15 s) until the page satisfies `ok`; returns its source.
-    pub fn wait_until(&self, what: &str, ok: impl Fn(&str, &str) -> bool) -> String {
+    pub async fn is_displayed(&self, css: &str) -> bool {
+        match self.client.find(Locator::Css(css)).await {
+            Ok(e) => e.is_displayed().await.unwrap_or(false),
+            Err(_) => false,
+        }
+    }
+
+    /// Waits (up to 15 s) until the page satisfies `ok(url, source)`.
+    pub async fn wait_until(&self, what: &str, ok: impl Fn(&str, &str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let (url, page) = (self.url(), self.source());
+            let (url, page) = (self.url().await, self.source().await);
             if ok(&url, &page) {
                 return page;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; at {url}: {page}");
-            std::thread::sleep(Duration::from_millis(50));
+            assert!(Instant::now() < deadline, "{}: timed out waiting for {what}; at {url}: {page}", self.label);
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    pub fn cookies(&self) -> Vec<Value> {
-        self.cmd("GET", "/cookie", None).as_array().cloned().unwrap_or_default()
+    /// Follows the navigation to a page whose source contains `needle`.
+    pub async fn wait_for(&self, needle: &str) -> String {
+        self.wait_until(needle, |_, p| p.contains(needle)).await
     }
 
-    /// Every URL the browser requested since the session began.
-    pub fn requested_urls(&self) -> Vec<String> {
-        let entries = self.cmd("POST", "/se/log", Some(json!({"type": "performance"})));
-        entries
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| serde_json::from_str::<Value>(e["message"].as_str()?).ok())
-            .filter(|m| m["message"]["method"] == "Network.requestWillBeSent")
-            .filter_map(|m| m["message"]["params"]["request"]["url"].as_str().map(str::to_owned))
-            .collect()
+    /// The signed-out or signed-in menu, whichever this size shows, opened.
+    pub async fn open_menu(&self) {
+        let css = if self.is_displayed("details.menu > summary").await {
+            "details.menu > summary"
+        } else {
+            "details.account-menu > summary"
+        };
+        self.click(css).await;
+    }
+
+    pub async fn logout(&self) {
+        self.open_menu().await;
+        let form = if self.is_displayed("details.menu").await { "details.menu" } else { "details.account-menu" };
+        self.click(&format!("{form} form[action='/logout'] button")).await;
+        self.wait_until("the home page after logout", |u, p| u.ends_with('/') && p.contains("href=\"/login\"")).await;
+    }
+
+    async fn log(&self, kind: &'static str) -> Vec<Value> {
+        self.client.issue_cmd(GetLog(kind)).await.unwrap().as_array().cloned().unwrap_or_default()
+    }
+
+    /// Checks the page the browser is on; `name` names it in reports and
+    /// screenshots.
+    pub async fn check(&mut self, name: &str) {
+        // Let the page settle (fonts, the one script).
+        self.client
+            .wait()
+            .for_element(Locator::Css("body"))
+            .await
+            .unwrap_or_else(|e| panic!("{}: no page for {name}: {e}", self.label));
+        let full = format!("{}-{:02}-{name}", self.label, self.checked.len() + 1);
+        let html: String = serde_json::from_value(
+            self.client
+                .execute("return '<!DOCTYPE html>\\n' + document.documentElement.outerHTML;", vec![])
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        std::fs::write(self.pages_dir.join(format!("{full}.html")), html).unwrap();
+        let axe = format!(
+            "{}\n;const done = arguments[arguments.length - 1];\
+             axe.run(document, {{runOnly: {{type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}}, \
+             resultTypes: ['violations']}})\
+             .then(r => done(r.violations.map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at ' + \
+             v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | '))))\
+             .catch(e => done(['axe failed: ' + e]));",
+            self.axe
+        );
+        let found: Vec<String> =
+            serde_json::from_value(self.client.execute_async(&axe, vec![]).await.unwrap()).unwrap();
+        if let Some(dir) = &self.shots {
+            let png = self.full_page_screenshot().await;
+            std::fs::write(dir.join(format!("{full}.png")), png).unwrap();
+        }
+        let here = self.url().await;
+        for entry in self.log("browser").await {
+            // A page answered 404 or 422 on purpose is not a console error;
+            // anything else the browser reports at SEVERE is.
+            let own_status = entry["source"] == "network"
+                && entry["message"].as_str().is_some_and(|m| m.starts_with(&format!("{here} ")));
+            if entry["level"] == "SEVERE" && !own_status {
+                self.console_errors.push(format!("{full}: {}", entry["message"]));
+            }
+        }
+        for entry in self.log("performance").await {
+            let Some(m) = entry["message"].as_str().and_then(|m| serde_json::from_str::<Value>(m).ok()) else {
+                continue;
+            };
+            if m["message"]["method"] != "Network.requestWillBeSent" {
+                continue;
+            }
+            let url = m["message"]["params"]["request"]["url"].as_str().unwrap_or_default();
+            if ["http:", "https:", "ws:", "wss:"].iter().any(|s| url.starts_with(s)) {
+                self.requests += 1;
+                if !url.starts_with(&format!("{}/", self.origin)) {
+                    self.foreign.push(format!("{full}: {url}"));
+                }
+            }
+        }
+        self.checked.push(Checked { name: full, axe: found });
+    }
+
+    /// The whole page, not only the viewport: the window grows to the
+    /// document's height for the shot, then returns.
+    async fn full_page_screenshot(&self) -> Vec<u8> {
+        let (w, h) = self.client.get_window_size().await.unwrap();
+        let doc: u64 = serde_json::from_value(
+            self.client.execute("return document.documentElement.scrollHeight", vec![]).await.unwrap(),
+        )
+        .unwrap();
+        let chrome = h.saturating_sub(
+            serde_json::from_value::<u64>(self.client.execute("return window.innerHeight", vec![]).await.unwrap())
+                .unwrap(),
+        );
+        if doc + chrome > h {
+            self.client.set_window_size(w as u32, (doc + chrome).min(8000) as u32).await.unwrap();
+        }
+        let png = self.client.screenshot().await.unwrap();
+        self.client.set_window_size(w as u32, h as u32).await.unwrap();
+        png
+    }
+
+    /// Fails on what the pages showed: axe violations, console errors,
+    /// requests to other origins.
+    pub fn assert_clean(&self) {
+        let axe: Vec<String> =
+            self.checked.iter().flat_map(|c| c.axe.iter().map(move |v| format!("{}: {v}", c.name))).collect();
+        assert!(axe.is_empty(), "axe-core found WCAG 2.1 A/AA violations:\n{}", axe.join("\n"));
+        assert!(self.console_errors.is_empty(), "console errors:\n{}", self.console_errors.join("\n"));
+        assert!(self.requests >= self.checked.len(), "the network log saw our requests");
+        assert!(self.foreign.is_empty(), "requests to other origins:\n{}", self.foreign.join("\n"));
+    }
+
+    pub async fn cookies(&self) -> Vec<fantoccini::cookies::Cookie<'static>> {
+        self.client.get_all_cookies().await.unwrap()
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
     }
 }
 
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = call(self.addr, "DELETE", &format!("/session/{}", self.session), None);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The Nu HTML checker over every saved page at once: no errors allowed.
+pub fn vnu(tools: &Tools, dir: &Path) {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(!files.is_empty(), "no pages were saved");
+    let out = Command::new("java")
+        .arg("-Xss2m")
+        .arg("-jar")
+        .arg(&tools.vnu)
+        .args(["--errors-only", "--format", "json"])
+        .args(&files)
+        .output()
+        .expect("vnu runs");
+    let report: Value = serde_json::from_slice(&out.stderr)
+        .or_else(|_| serde_json::from_slice(&out.stdout))
+        .unwrap_or_else(|e| panic!("vnu said something unexpected ({e}): {}", String::from_utf8_lossy(&out.stderr)));
+    let errors: Vec<String> = report["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["type"] == "error" || m["subType"] == "fatal")
+        .map(|m| {
+            let file = m["url"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_owned();
+            format!("{file}:{}: {}  [{}]", m["lastLine"], m["message"], m["extract"].as_str().unwrap_or_default())
+        })
+        .collect();
+    assert!(errors.is_empty(), "the Nu HTML checker found errors in {} pages:\n{}", files.len(), errors.join("\n"));
+    eprintln!("vnu: {} pages, no errors", files.len());
 }

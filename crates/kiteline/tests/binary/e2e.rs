@@ -1,61 +1,195 @@
-//! End to end in a real browser.
+//! The accounts journey in a real browser, at a desktop and a phone size,
+//! in English and in Spanish: the first administrator, two-step login, the
+//! organization's profile, a chapter, an invitation (and its confirmation
+//! step), the audit log and its search, the account pages, an API token,
+//! the components, an error page, and the invitee choosing a password and
+//! signing in. Every page is checked (see `browser`).
 
+use super::browser::{Browser, Tools, vnu};
 use super::*;
 
-#[test]
-fn a_real_browser_sets_up_logs_in_with_two_steps_and_loads_nothing_foreign() {
-    let dir = TempDir::new("kl-bin");
-    let Some(driver) = browser::Driver::start(&dir.path().join("chromium-profile")) else { return };
-    let server = Server::start(kiteline(dir.path(), None));
-    let base = format!("http://{}", server.addr);
-    let link = link_in(&server.stdout()).strip_prefix(&format!("http://{}", server.addr)).unwrap().to_owned();
+const PASSWORD: &str = "correct horse battery staple";
+const SIZES: [(&str, (u32, u32)); 2] = [("desktop", (1280, 900)), ("phone", (390, 844))];
 
-    driver.goto(&format!("{base}{link}"));
-    driver.fill("#name", "Ana Ruiz");
-    driver.fill("#email", "ana@example.org");
-    driver.fill("#password", "correct horse battery staple");
-    driver.fill("#confirm", "correct horse battery staple");
-    driver.click("main form button[type=submit]");
-    driver.wait_until("the admin to be created", |_, p| p.contains("Administrator created"));
+/// The invitation link in the one message the worker wrote to the folder.
+fn invitation_link(mail_dir: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let files: Vec<PathBuf> =
+            std::fs::read_dir(mail_dir).map(|d| d.map(|e| e.unwrap().path()).collect()).unwrap_or_default();
+        for f in files {
+            // Quoted-printable soft breaks may cut the link.
+            let text = std::fs::read_to_string(&f).unwrap().replace("=\r\n", "").replace("=\n", "");
+            if let Some(i) = text.find("/password/") {
+                let token: String = text[i + 10..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                    .collect();
+                return format!("/password/{token}");
+            }
+        }
+        assert!(Instant::now() < deadline, "the invitation was not written to {}", mail_dir.display());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
 
-    driver.goto(&format!("{base}/login"));
-    driver.fill("#email", "ana@example.org");
-    driver.fill("#password", "correct horse battery staple");
-    driver.click("form[action='/login'] button");
-    driver.wait_until("enrolment (admins enrol first)", |u, _| u.ends_with("/account/2fa"));
-    driver.click("form[action='/account/2fa/setup'] button");
-    driver.wait_until("the QR code", |_, p| p.contains("<svg"));
-    let secret = driver.text(".qr + p code");
-    driver.fill("#code", &totp_now(&secret));
-    driver.click("form[action='/account/2fa/confirm'] button");
-    driver.wait_until("the recovery codes", |_, p| p.contains("Your recovery codes"));
+async fn journey(tools: &Tools, work: &Path, lang: &str, size: (&str, (u32, u32))) -> Browser {
+    let dir = work.join(format!("data-{lang}-{}", size.0));
+    std::fs::create_dir_all(&dir).unwrap();
+    let server = Server::start(kiteline(&dir, None));
+    let origin = format!("http://{}", server.addr);
+    let setup = link_in(&server.stdout()).strip_prefix(&origin).unwrap().to_owned();
+    let es = lang == "es";
+    let t = |en: &'static str, es_text: &'static str| if es { es_text } else { en };
+    let mut b = Browser::start(tools, work, &format!("accounts-{}-{lang}", size.0), &origin, size.1).await;
 
-    driver.goto(&format!("{base}/account"));
-    driver.fill("#phone", "+1 510 555 0142");
-    driver.click("form[action='/account'] button[type=submit]");
-    driver.wait_until("the profile to be saved", |_, p| p.contains("Your changes are saved."));
+    // The public face, in the journey's language.
+    b.goto("/").await;
+    if es {
+        b.click("form.lang button[value='es']").await;
+        b.wait_for("<html lang=\"es\"").await;
+    }
+    b.check("home").await;
 
-    let session = driver.cookies().into_iter().find(|c| c["name"] == "kiteline_session").expect("a session cookie");
-    assert_eq!((session["httpOnly"].as_bool(), session["sameSite"].as_str()), (Some(true), Some("Lax")));
+    // The first administrator: a mistake first, then the real thing.
+    b.goto(&setup).await;
+    b.check("setup").await;
+    b.click("main form button[type=submit]").await;
+    b.wait_for("error-summary").await;
+    b.check("setup-errors").await;
+    b.fill("#name", "Ana Ruiz").await;
+    b.fill("#email", "ana@example.org").await;
+    b.fill("#password", PASSWORD).await;
+    b.fill("#confirm", PASSWORD).await;
+    b.click("main form button[type=submit]").await;
+    b.wait_for("class=\"button\" href=\"/login\"").await;
+    b.check("setup-done").await;
+    b.click("main a.button").await;
 
-    driver.click("button[value='es']");
-    driver.wait_until("Spanish pages", |_, p| p.contains("<html lang=\"es\""));
-    driver.click("form[action='/logout'] button");
-    driver.wait_until("the home page after logout", |u, _| u == format!("{base}/"));
-    assert!(driver.cookies().iter().all(|c| c["name"] != "kiteline_session"), "logged out");
+    // Sign in: blank first, then two-step enrolment.
+    b.wait_for("id=\"password\"").await;
+    b.check("login").await;
+    b.click("main form button[type=submit]").await;
+    b.wait_for("error-summary").await;
+    b.check("login-errors").await;
+    b.fill("#email", "ana@example.org").await;
+    b.fill("#password", PASSWORD).await;
+    b.click("main form button[type=submit]").await;
+    b.wait_until("enrolment", |u, _| u.ends_with("/account/2fa")).await;
+    b.check("enrol").await;
+    b.click("form[action='/account/2fa/setup'] button").await;
+    b.wait_for("<svg").await;
+    b.check("enrol-qr").await;
+    let secret = b.text(".qr + p code").await;
+    b.fill("#code", &totp_now(&secret)).await;
+    b.click("form[action='/account/2fa/confirm'] button").await;
+    b.wait_for("ul class=\"codes\"").await;
+    b.check("recovery-codes").await;
+    b.click("main a.button").await;
+    b.wait_for("id=\"next-steps\"").await;
+    b.check("dashboard-admin").await;
 
-    // Network requests only: the browser's own chrome:// pages are not traffic.
-    let urls: Vec<String> = driver
-        .requested_urls()
-        .into_iter()
-        .filter(|u| ["http:", "https:", "ws:", "wss:"].iter().any(|s| u.starts_with(s)))
-        .collect();
-    assert!(
-        urls.len() >= 8 && urls.iter().any(|u| u.ends_with("/static/kiteline.css?v=0.1.0")),
-        "the log saw our requests: {urls:?}"
-    );
-    let foreign: Vec<_> = urls.iter().filter(|u| !u.starts_with(&format!("{base}/"))).collect();
-    assert!(foreign.is_empty(), "requests to other origins: {foreign:?}");
-    drop(driver);
+    // The organization, a chapter.
+    b.goto("/admin/settings").await;
+    b.check("settings").await;
+    b.fill("#org_name", "Bay Area Solidarity Line").await;
+    b.fill("#description_en", "We answer calls from people inside and mail them resources.").await;
+    b.fill("#description_es", "Contestamos llamadas de personas presas y les enviamos recursos.").await;
+    b.fill("#contact_email", "line@example.org").await;
+    b.fill("#postal_address", "PO Box 1234\nOakland, CA 94612").await;
+    b.click("form[action='/admin/settings'] button[type=submit]").await;
+    b.wait_for("banner-success").await;
+    b.check("settings-saved").await;
+    b.goto("/admin/chapters").await;
+    b.check("chapters-empty").await;
+    b.fill("#chapter-name", "East Bay").await;
+    b.click("form[action='/admin/chapters'] button").await;
+    b.wait_for(">East Bay</th>").await;
+    b.check("chapters").await;
+
+    // Invite a volunteer, in the journey's language.
+    b.goto("/admin/users").await;
+    b.check("people").await;
+    b.fill("#name", "Marisol Reyes").await;
+    b.fill("#email", "marisol@example.org").await;
+    b.select("#lang", lang).await;
+    b.click("form[action='/admin/users/invite'] button").await;
+    b.wait_for(t("Invitation written to the mail folder, not sent", "Invitación guardada en la carpeta de correo"))
+        .await;
+    b.check("person-invited").await;
+    b.click("a.danger-link[href$='/disable']").await;
+    b.wait_for("button type=\"submit\" class=\"danger\"").await;
+    b.check("confirm-disable").await;
+    b.click("form .button-row a").await;
+    b.wait_for("id=\"details\"").await;
+    b.goto("/admin/users").await;
+    b.wait_for("Marisol Reyes").await;
+    b.check("people-invited").await;
+
+    // The audit log, and a search by address.
+    b.goto("/admin/audit").await;
+    b.check("audit").await;
+    b.fill("#person", "marisol@example.org").await;
+    b.click("form.filters button[type=submit]").await;
+    b.wait_until("the search", |u, _| u.contains("people=")).await;
+    b.check("audit-search").await;
+
+    // The account pages and a token shown once.
+    b.goto("/account").await;
+    b.check("account").await;
+    b.goto("/account/tokens").await;
+    b.fill("#label", "phone").await;
+    b.select("#scope", "read").await;
+    b.click("form[action='/account/tokens'] button[type=submit]").await;
+    b.wait_for("code class=\"secret\"").await;
+    b.check("token-created").await;
+    b.goto("/admin/components").await;
+    b.check("components").await;
+    b.goto("/no/such/page").await;
+    b.check("not-found").await;
+
+    let session = b.cookies().await.into_iter().find(|c| c.name() == "kiteline_session").expect("a session cookie");
+    assert_eq!(session.http_only(), Some(true));
+    assert_eq!(session.same_site().map(|s| format!("{s:?}")).as_deref(), Some("Lax"));
+    b.logout().await;
+    assert!(b.cookies().await.iter().all(|c| c.name() != "kiteline_session"), "logged out");
+
+    // The invitee: their link, their password, their dashboard.
+    let link = invitation_link(&dir.join("mail"));
+    b.goto(&link).await;
+    b.wait_for(&format!("<html lang=\"{lang}\"")).await;
+    b.check("set-password").await;
+    b.fill("#password", "paper lanterns over the river").await;
+    b.fill("#confirm", "paper lanterns over the river").await;
+    b.click("main form button[type=submit]").await;
+    b.wait_for("class=\"button\" href=\"/login\"").await;
+    b.check("password-saved").await;
+    b.click("main a.button").await;
+    b.wait_for("id=\"password\"").await;
+    b.fill("#email", "marisol@example.org").await;
+    b.fill("#password", "paper lanterns over the river").await;
+    b.click("main form button[type=submit]").await;
+    b.wait_for("id=\"next-steps\"").await;
+    b.check("dashboard-volunteer").await;
+    b.logout().await;
     server.stop();
+    b
+}
+
+#[test]
+fn the_accounts_journey_passes_every_check_at_both_sizes_in_both_languages() {
+    let Some(tools) = Tools::find() else { return };
+    let work = TempDir::new("kl-journey");
+    let rt = tokio_rt();
+    let mut pages = 0;
+    for lang in ["en", "es"] {
+        for size in SIZES {
+            let b = rt.block_on(journey(&tools, work.path(), lang, size));
+            b.assert_clean();
+            pages += b.checked.len();
+            rt.block_on(b.close());
+        }
+    }
+    vnu(&tools, &work.path().join("pages"));
+    eprintln!("{pages} pages checked by axe-core and vnu, at 1280×900 and 390×844, in English and Spanish");
 }

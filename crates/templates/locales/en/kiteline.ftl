@@ -181,7 +181,7 @@ audit-object-id = Object id
 audit-since = From
 audit-until = Before
 audit-filter = Filter
-audit-time = Time (UTC)
+audit-time = Time
 audit-older = Older entries
 error-date = Enter a date like 2026-11-21.
 

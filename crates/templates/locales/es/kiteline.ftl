@@ -180,7 +180,7 @@ audit-object-id = Id del objeto
 audit-since = Desde
 audit-until = Antes de
 audit-filter = Filtrar
-audit-time = Hora (UTC)
+audit-time = Hora
 audit-older = Entradas anteriores
 error-date = Escribe una fecha como 2026-11-21.
 
