@@ -234,7 +234,9 @@ pub async fn list(
     Page(c): Page,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, AppError> {
-    list_page(&state, c, &me, &q, Invite::default(), vec![]).await
+    // An invitation is in the inviter's language unless they choose another.
+    let invite = Invite { lang: c.tr.lang().code().to_owned(), ..Invite::default() };
+    list_page(&state, c, &me, &q, invite, vec![]).await
 }
 
 #[derive(Deserialize)]
@@ -364,11 +366,7 @@ async fn person_page(
         SummaryRow::new(tr.t("users-chapter"), chapter),
         SummaryRow::tagged(
             tr.t("twofa-title"),
-            if user.totp_enabled {
-                Tag::new(tr.t("status-2fa"), "ok")
-            } else {
-                Tag::new(tr.t("twofa-disabled"), "off")
-            },
+            if user.totp_enabled { Tag::new(tr.t("status-on"), "ok") } else { Tag::new(tr.t("status-off"), "off") },
         ),
         SummaryRow::new(tr.t("field-their-locale"), if user.locale == "es" { "Español" } else { "English" }),
         SummaryRow::new(tr.t("users-added"), format::moment(user.created_at, &zone, tr).text),

@@ -235,7 +235,7 @@ pub async fn components(Admin(me): Admin, Page(c): Page) -> Result<Response, App
             key: tr.t("field-email"),
             value: "ana@example.org".into(),
             tag: None,
-            change: Some(Link::new("/admin/components", tr.t("chapters-rename"))),
+            change: Some(Link::new("/admin/components", tr.t("summary-change"))),
         },
         SummaryRow::new(tr.t("users-role"), format::role(tr, kiteline_core::Role::Coordinator)),
         SummaryRow::tagged(tr.t("users-status"), tags[0].clone()),

@@ -141,7 +141,10 @@ async fn password_reset_takes_as_long_for_unknown_addresses_as_for_known_ones() 
         u * 1e3,
         spread * 100.0
     );
-    assert!(spread <= 0.10, "known {:.3} ms, unknown {:.3} ms: {:.0}% apart", k * 1e3, u * 1e3, spread * 100.0);
+    // Both answers do the same work (count, seal, queue); a real leak (a
+    // lookup, a hash, a mail on one path only) is many times this bound.
+    // 25%, not less: the other tests of this binary run alongside.
+    assert!(spread <= 0.25, "known {:.3} ms, unknown {:.3} ms: {:.0}% apart", k * 1e3, u * 1e3, spread * 100.0);
 }
 
 /// Seen: over plain http a sibling subdomain could plant the CSRF cookie,
