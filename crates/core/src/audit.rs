@@ -62,10 +62,34 @@ pub enum Action {
     OrgProfileUpdate,
     OrgLogoUpdate,
     AuditView,
+    /// An application arrived through the public form (or merged into an earlier one).
+    ApplicationSubmit,
+    ApplicationAccept,
+    ApplicationDecline,
+    ApplicationWaitlist,
+    ModuleCreate,
+    ModuleUpdate,
+    SessionSchedule,
+    /// A volunteer signed up for a training session (the entry's actor).
+    SessionSignUp,
+    SessionLeave,
+    /// A trainer or coordinator marked who attended a session.
+    AttendanceMark,
+    /// A qualification granted by a coordinator's sign-off or a shadow shift.
+    QualificationGrant,
+    VolunteerPause,
+    VolunteerResume,
+    VolunteerAlumni,
+    /// A coordinator opened a volunteer's record.
+    VolunteerView,
+    /// The volunteer directory was exported as CSV.
+    VolunteerExport,
+    /// The phone line program's public page and messages were edited.
+    ProgramUpdate,
 }
 
 impl Action {
-    pub const ALL: [Action; 31] = [
+    pub const ALL: [Action; 48] = [
         Action::UserCreate,
         Action::UserFirstAdmin,
         Action::UserInvite,
@@ -97,6 +121,23 @@ impl Action {
         Action::OrgProfileUpdate,
         Action::OrgLogoUpdate,
         Action::AuditView,
+        Action::ApplicationSubmit,
+        Action::ApplicationAccept,
+        Action::ApplicationDecline,
+        Action::ApplicationWaitlist,
+        Action::ModuleCreate,
+        Action::ModuleUpdate,
+        Action::SessionSchedule,
+        Action::SessionSignUp,
+        Action::SessionLeave,
+        Action::AttendanceMark,
+        Action::QualificationGrant,
+        Action::VolunteerPause,
+        Action::VolunteerResume,
+        Action::VolunteerAlumni,
+        Action::VolunteerView,
+        Action::VolunteerExport,
+        Action::ProgramUpdate,
     ];
 
     /// The code stored in the log (stable: entries already written keep it).
@@ -133,6 +174,23 @@ impl Action {
             Action::OrgProfileUpdate => "org.profile_update",
             Action::OrgLogoUpdate => "org.logo_update",
             Action::AuditView => "audit.view",
+            Action::ApplicationSubmit => "application.submit",
+            Action::ApplicationAccept => "application.accept",
+            Action::ApplicationDecline => "application.decline",
+            Action::ApplicationWaitlist => "application.waitlist",
+            Action::ModuleCreate => "training.module_create",
+            Action::ModuleUpdate => "training.module_update",
+            Action::SessionSchedule => "training.session_schedule",
+            Action::SessionSignUp => "training.sign_up",
+            Action::SessionLeave => "training.leave",
+            Action::AttendanceMark => "training.attendance",
+            Action::QualificationGrant => "training.qualification_grant",
+            Action::VolunteerPause => "volunteer.pause",
+            Action::VolunteerResume => "volunteer.resume",
+            Action::VolunteerAlumni => "volunteer.alumni",
+            Action::VolunteerView => "volunteer.view",
+            Action::VolunteerExport => "volunteer.export",
+            Action::ProgramUpdate => "org.program_update",
         }
     }
 
@@ -147,6 +205,16 @@ impl Action {
             Action::OrgProfileUpdate | Action::OrgLogoUpdate => "organization",
             Action::ApiTokenCreate | Action::ApiTokenRevoke => "api_token",
             Action::AuditView => "audit_log",
+            Action::ApplicationSubmit
+            | Action::ApplicationAccept
+            | Action::ApplicationDecline
+            | Action::ApplicationWaitlist => "application",
+            Action::ModuleCreate | Action::ModuleUpdate => "training_module",
+            Action::SessionSchedule | Action::SessionSignUp | Action::SessionLeave | Action::AttendanceMark => {
+                "training_session"
+            }
+            Action::VolunteerExport => "volunteer_directory",
+            Action::ProgramUpdate => "organization",
             _ => "user",
         }
     }

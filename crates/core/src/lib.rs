@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod mail;
 pub mod net;
 pub mod totp;
+pub mod volunteer;
 
 pub use account::{EmailAddress, PasswordHash, PasswordProblem, Role, Stage, check_new_password};
 pub use crypto::TokenDigest;

@@ -96,6 +96,10 @@ pub fn object_type(tr: Tr, object_type: &str) -> String {
         "api_token" => "audit-object-token",
         "audit_log" => "audit-object-audit",
         "session" => "audit-object-session",
+        "application" => "audit-object-application",
+        "training_module" => "audit-object-training-module",
+        "training_session" => "audit-object-training-session",
+        "volunteer_directory" => "audit-object-volunteer-directory",
         other => return other.to_owned(),
     };
     tr.t(key)
