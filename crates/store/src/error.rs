@@ -30,6 +30,20 @@ pub enum Constraint {
     RateAttempt,
     Migration,
     OrgProfile,
+    ApplicationId,
+    /// One application per e-mail address (a second one is merged).
+    ApplicationEmail,
+    ApplicationDecisionId,
+    /// The application was already decided (or cannot go that way).
+    ApplicationDecided,
+    ModuleId,
+    TrainingSessionId,
+    /// Already signed up for that session.
+    SignUp,
+    /// The session has no seat left.
+    SessionFull,
+    QualificationId,
+    QualificationReminder,
     /// A row refers to one that does not exist (a foreign key).
     MissingReference,
     /// A check, not-null or trigger rule of the schema.
@@ -63,6 +77,18 @@ const UNIQUE: &[(Constraint, &str, &str)] = &[
     (Constraint::RateAttempt, "rate_attempts.id", "rate_attempts_pkey"),
     (Constraint::Migration, "schema_migrations.version", "schema_migrations_pkey"),
     (Constraint::OrgProfile, "org_profile.id", "org_profile_pkey"),
+    (Constraint::ApplicationId, "applications.id", "applications_pkey"),
+    (Constraint::ApplicationEmail, "applications.email", "applications_email_key"),
+    (Constraint::ApplicationDecisionId, "application_decisions.id", "application_decisions_pkey"),
+    (Constraint::ModuleId, "training_modules.id", "training_modules_pkey"),
+    (Constraint::TrainingSessionId, "training_sessions.id", "training_sessions_pkey"),
+    (Constraint::SignUp, "session_signups.session_id, session_signups.user_id", "session_signups_pkey"),
+    (Constraint::QualificationId, "qualifications.id", "qualifications_pkey"),
+    (
+        Constraint::QualificationReminder,
+        "qualification_reminders.qualification_id, qualification_reminders.days_ahead",
+        "qualification_reminders_pkey",
+    ),
 ];
 
 /// SQLite's extended result codes for constraint failures.

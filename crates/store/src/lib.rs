@@ -32,6 +32,7 @@ pub use kiteline_core::audit::Action;
 pub use kiteline_core::{EmailAddress, Id, PasswordHash, Role, TokenDigest};
 
 mod api_tokens;
+mod applications;
 mod audit;
 mod db;
 mod error;
@@ -43,11 +44,15 @@ mod outbox;
 mod rate;
 mod second_factor;
 mod sessions;
+mod training;
 pub mod testing;
 mod users;
 pub mod vault;
 
 pub use api_tokens::{ApiToken, NewApiToken, TokenScope};
+pub use applications::{
+    Acceptance, Application, ApplicationRecord, ApplicationStatus, Decide, Decision, NewApplication, Submitted,
+};
 pub use audit::{Anchor, AuditEvent, AuditFilter, ChainedEntry};
 pub use error::{Constraint, Result, StoreError};
 pub use jobs::{ClaimedJob, JobRecord, JobState, NewJob};
@@ -59,6 +64,10 @@ pub use rate::{Attempt, Limit};
 pub use second_factor::{Enrolment, TotpState};
 pub use sessions::SessionRecord;
 pub use sessions::{NewSession, SessionInfo};
+pub use training::{
+    Completion, Module, ModuleInput, NewQualification, NewTrainingSession, Qualification, SignUp, Standing,
+    TrainingSession,
+};
 pub use users::{Chapter, Invitation, LinkPurpose, LinkToken, NewLink, NewUser, ProfileUpdate, User};
 pub use vault::Sealed;
 

@@ -17,6 +17,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 2, name: "accounts", sql: include_str!("../migrations/sqlite/0002_accounts.sql") },
     Migration { version: 3, name: "hardening", sql: include_str!("../migrations/sqlite/0003_hardening.sql") },
     Migration { version: 4, name: "organization", sql: include_str!("../migrations/sqlite/0004_organization.sql") },
+    Migration { version: 5, name: "volunteers", sql: include_str!("../migrations/sqlite/0005_volunteers.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -24,6 +25,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 2, name: "accounts", sql: include_str!("../migrations/postgres/0002_accounts.sql") },
     Migration { version: 3, name: "hardening", sql: include_str!("../migrations/postgres/0003_hardening.sql") },
     Migration { version: 4, name: "organization", sql: include_str!("../migrations/postgres/0004_organization.sql") },
+    Migration { version: 5, name: "volunteers", sql: include_str!("../migrations/postgres/0005_volunteers.sql") },
 ];
 
 /// The migration after which every user row carries its MAC: it is filled

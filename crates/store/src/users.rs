@@ -295,7 +295,7 @@ pub(crate) fn by_id(tx: &mut Tx<'_>, key: &[u8; 32], id: &Id) -> Result<Option<U
     tx.query_opt(&USER_BY_ID, args![id], |r| User::from_row(key, r))
 }
 
-fn insert(
+pub(crate) fn insert(
     tx: &mut Tx<'_>,
     key: &[u8; 32],
     user: &NewUser,
@@ -311,7 +311,7 @@ fn insert(
     reseal(tx, key, id)
 }
 
-fn insert_link(tx: &mut Tx<'_>, link: &NewLink, now: Timestamp) -> Result<()> {
+pub(crate) fn insert_link(tx: &mut Tx<'_>, link: &NewLink, now: Timestamp) -> Result<()> {
     if link.purpose == LinkPurpose::FirstAdmin {
         tx.execute(&DELETE_FIRST_ADMIN_LINKS, args![])?;
     }

@@ -211,7 +211,26 @@ macro_rules! direct_column {
         }
     )*};
 }
-direct_column!(String, Option<String>, bool, Vec<u8>, Option<Vec<u8>>);
+direct_column!(String, Option<String>, bool, Option<bool>, Vec<u8>, Option<Vec<u8>>);
+
+/// Civil dates are stored as `YYYY-MM-DD` text on both engines.
+impl Column for Option<jiff::civil::Date> {
+    fn from_sqlite(row: &rusqlite::Row<'_>, i: usize) -> Result<Self> {
+        Option::<String>::from_sqlite(row, i)?.map(|s| s.parse().map_err(|_| column_type())).transpose()
+    }
+    fn from_postgres(row: &tokio_postgres::Row, i: usize) -> Result<Self> {
+        Option::<String>::from_postgres(row, i)?.map(|s| s.parse().map_err(|_| column_type())).transpose()
+    }
+}
+
+impl Column for jiff::civil::Date {
+    fn from_sqlite(row: &rusqlite::Row<'_>, i: usize) -> Result<Self> {
+        Option::<jiff::civil::Date>::from_sqlite(row, i)?.ok_or_else(column_type)
+    }
+    fn from_postgres(row: &tokio_postgres::Row, i: usize) -> Result<Self> {
+        Option::<jiff::civil::Date>::from_postgres(row, i)?.ok_or_else(column_type)
+    }
+}
 
 /// PostgreSQL integers come as INT2, INT4 or INT8; all read as `i64`.
 fn pg_int(row: &tokio_postgres::Row, i: usize) -> Result<Option<i64>> {
@@ -332,8 +351,17 @@ pub(crate) enum Lock {
     FirstAdmin,
     /// Appending to the audit chain (sequence numbers without gaps).
     AuditChain,
-    /// One rate-limit key (a number derived from it).
+    /// One rate-limit key, or one row (a number derived from it).
     Key(i64),
+}
+
+impl Lock {
+    /// A lock for a named thing (`training_session:<id>`), by digest.
+    pub(crate) fn on(name: &str) -> Lock {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(name.as_bytes());
+        Lock::Key(i64::from_be_bytes(d[..8].try_into().expect("8 bytes")))
+    }
 }
 
 impl Lock {
