@@ -144,8 +144,7 @@ static INSERT_DECISION: Sql = Sql::new(
     "INSERT INTO application_decisions (id, application_id, decided_by, decision, note, at) \
      VALUES ($1, $2, $3, $4, $5, $6)",
 );
-static SET_STATUS: Sql =
-    Sql::new("UPDATE applications SET status = $1, user_id = $2, updated_at = $3 WHERE id = $4");
+static SET_STATUS: Sql = Sql::new("UPDATE applications SET status = $1, user_id = $2, updated_at = $3 WHERE id = $4");
 static STATUS_OF: Sql = Sql::new("SELECT status FROM applications WHERE id = $1");
 static APPLICANT_PROFILE: Sql = Sql::new(
     "UPDATE users SET pronouns = $1, time_zone = $2, languages = $3, phone = $4, updated_at = $5 WHERE id = $6",
@@ -240,7 +239,12 @@ impl Store {
     /// one's id: seal again for it and retry), with the messages it sends
     /// (the applicant's confirmation, the coordinators' notices) and its
     /// audit entry, in one transaction.
-    pub async fn submit_application(&self, a: NewApplication, mails: Vec<NewMail>, now: Timestamp) -> Result<Submitted> {
+    pub async fn submit_application(
+        &self,
+        a: NewApplication,
+        mails: Vec<NewMail>,
+        now: Timestamp,
+    ) -> Result<Submitted> {
         let event = AuditEvent::new(None, crate::Action::ApplicationSubmit, &a.id);
         self.audited(event, now, move |tx| {
             let submitted = insert_or_merge(tx, &a, now)?;

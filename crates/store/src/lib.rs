@@ -44,8 +44,8 @@ mod outbox;
 mod rate;
 mod second_factor;
 mod sessions;
-mod training;
 pub mod testing;
+mod training;
 mod users;
 pub mod vault;
 

@@ -202,7 +202,8 @@ static INSERT_QUALIFICATION: Sql = Sql::new(
 );
 static INSERT_REMINDER: Sql =
     Sql::new("INSERT INTO qualification_reminders (qualification_id, days_ahead, sent_at) VALUES ($1, $2, $3)");
-static REMINDED: Sql = Sql::new("SELECT COUNT(*) FROM qualification_reminders WHERE qualification_id = $1 AND days_ahead = $2");
+static REMINDED: Sql =
+    Sql::new("SELECT COUNT(*) FROM qualification_reminders WHERE qualification_id = $1 AND days_ahead = $2");
 static SET_STANDING: Sql = Sql::new("UPDATE users SET standing = $1, paused_until = $2, updated_at = $3 WHERE id = $4");
 static STANDINGS: Sql = Sql::new("SELECT id, standing, paused_until FROM users");
 static STANDING_OF: Sql = Sql::new("SELECT standing, paused_until FROM users WHERE id = $1");
@@ -464,23 +465,29 @@ impl Store {
     }
 
     /// Sets a volunteer's standing (pause, return, alumni), audited.
-    pub async fn set_standing(&self, user_id: &Id, standing: Standing, audit: AuditEvent, now: Timestamp) -> Result<()> {
+    pub async fn set_standing(
+        &self,
+        user_id: &Id,
+        standing: Standing,
+        audit: AuditEvent,
+        now: Timestamp,
+    ) -> Result<()> {
         let id = user_id.clone();
         let (kind, until) = match standing {
             Standing::Active => ("active", None),
             Standing::Paused { until } => ("paused", Some(until.to_string())),
             Standing::Alumni => ("alumni", None),
         };
-        self.audited(audit, now, move |tx| one(tx.execute(&SET_STANDING, args![kind, until.as_ref(), now, &id])?))
-            .await
+        self.audited(audit, now, move |tx| one(tx.execute(&SET_STANDING, args![kind, until.as_ref(), now, &id])?)).await
     }
 
     pub async fn standing(&self, user_id: &Id) -> Result<Standing> {
         let id = user_id.clone();
         self.db
             .read(move |tx| {
-                let (kind, until): (String, Option<Date>) =
-                    tx.query_opt(&STANDING_OF, args![&id], |r| Ok((r.get(0)?, r.get(1)?)))?.ok_or(StoreError::NotFound)?;
+                let (kind, until): (String, Option<Date>) = tx
+                    .query_opt(&STANDING_OF, args![&id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .ok_or(StoreError::NotFound)?;
                 standing_from(&kind, until)
             })
             .await

@@ -43,6 +43,7 @@ mod schema;
 mod second_factor;
 mod sessions;
 mod users;
+mod volunteers;
 
 /// A fixed instant plus `secs` seconds.
 fn t(secs: i64) -> Timestamp {
