@@ -191,7 +191,7 @@ fn add_months(day: Date, months: u32) -> Date {
 /// The qualifications that expire exactly `days_ahead` days after `today`
 /// and have not been renewed (no later qualification for the module): who
 /// gets a reminder today. Reminders go at 30 and 7 days.
-pub fn due_for_reminder<'a>(held: &'a [Held], today: Date, days_ahead: i64) -> Vec<&'a Held> {
+pub fn due_for_reminder(held: &[Held], today: Date, days_ahead: i64) -> Vec<&Held> {
     let Ok(target) = today.checked_add(days_ahead.days()) else { return vec![] };
     held.iter()
         .filter(|h| h.expires_on == Some(target))
