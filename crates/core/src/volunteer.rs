@@ -329,7 +329,7 @@ mod tests {
         let a = Held { module_id: "a".into(), starts_on: date(2026, 1, 5), expires_on: None };
         let b_old = Held { module_id: "b".into(), starts_on: date(2025, 11, 1), expires_on: Some(date(2026, 11, 1)) };
         assert_eq!(
-            clearance(true, Standing::Active, &modules, &[a.clone()], day),
+            clearance(true, Standing::Active, &modules, std::slice::from_ref(&a), day),
             Err(NotCleared::Training(vec![Gap::Missing { module_id: "b".into(), title: "Module b".into() }]))
         );
         assert_eq!(
@@ -343,7 +343,10 @@ mod tests {
         let b_new = grant(&modules[1], std::slice::from_ref(&b_old), day);
         assert_eq!((b_new.starts_on, b_new.expires_on), (day, Some(date(2027, 12, 2))));
         assert_eq!(clearance(true, Standing::Active, &modules, &[a.clone(), b_old, b_new], day), Ok(()));
-        assert_eq!(clearance(false, Standing::Active, &modules, &[a.clone()], day), Err(NotCleared::AccountInactive));
+        assert_eq!(
+            clearance(false, Standing::Active, &modules, std::slice::from_ref(&a), day),
+            Err(NotCleared::AccountInactive)
+        );
         let until = date(2026, 12, 31);
         assert_eq!(clearance(true, Standing::Paused { until }, &modules, &[], day), Err(NotCleared::Paused { until }));
         assert_eq!(clearance(true, Standing::Alumni, &modules, &[], day), Err(NotCleared::Alumni));
