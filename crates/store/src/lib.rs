@@ -58,7 +58,7 @@ pub use error::{Constraint, Result, StoreError};
 pub use jobs::{ClaimedJob, JobRecord, JobState, NewJob};
 pub use keys::StoredDataKey;
 pub use migrations::AppliedMigration;
-pub use org::{Logo, OrgProfile, OrgProfileUpdate};
+pub use org::{Logo, OrgProfile, OrgProfileUpdate, ProgramUpdate};
 pub use outbox::{NewMail, SEND_MAIL_JOB};
 pub use rate::{Attempt, Limit};
 pub use second_factor::{Enrolment, TotpState};

@@ -21,6 +21,24 @@ pub struct OrgProfile {
     /// `Some(version)` when a logo is stored; the version changes with it.
     pub logo_version: Option<i64>,
     pub public_url: String,
+    /// The phone line program's public page, in each language.
+    pub program_en: String,
+    pub program_es: String,
+    /// Where applicants and volunteers reach the coordination team.
+    pub coordination_email: String,
+    /// The message a declined applicant gets, in each language (empty: Kiteline's own).
+    pub decline_en: String,
+    pub decline_es: String,
+}
+
+/// What an admin edits about the phone line program.
+#[derive(Clone, Debug, Default)]
+pub struct ProgramUpdate {
+    pub program_en: String,
+    pub program_es: String,
+    pub coordination_email: String,
+    pub decline_en: String,
+    pub decline_es: String,
 }
 
 /// What an admin edits in settings.
@@ -45,7 +63,8 @@ pub struct Logo {
 static ENSURE: Sql = Sql::new("INSERT INTO org_profile (id, updated_at) VALUES (1, $1) ON CONFLICT (id) DO NOTHING");
 static PROFILE: Sql = Sql::new(
     "SELECT name, description_en, description_es, contact_email, postal_address, \
-     CASE WHEN logo IS NULL THEN NULL ELSE logo_version END, public_url FROM org_profile WHERE id = 1",
+     CASE WHEN logo IS NULL THEN NULL ELSE logo_version END, public_url, program_en, program_es, \
+     coordination_email, decline_en, decline_es FROM org_profile WHERE id = 1",
 );
 static UPDATE: Sql = Sql::new(
     "UPDATE org_profile SET name = $1, description_en = $2, description_es = $3, contact_email = $4, \
@@ -55,6 +74,10 @@ static SET_LOGO: Sql = Sql::new(
     "UPDATE org_profile SET logo = $1, logo_type = $2, logo_version = logo_version + 1, updated_at = $3 WHERE id = 1",
 );
 static LOGO: Sql = Sql::new("SELECT logo, logo_type, logo_version FROM org_profile WHERE id = 1 AND logo IS NOT NULL");
+static UPDATE_PROGRAM: Sql = Sql::new(
+    "UPDATE org_profile SET program_en = $1, program_es = $2, coordination_email = $3, decline_en = $4, \
+     decline_es = $5, updated_at = $6 WHERE id = 1",
+);
 static SET_PUBLIC_URL: Sql = Sql::new("UPDATE org_profile SET public_url = $1 WHERE id = 1");
 
 fn ensure(tx: &mut Tx<'_>, now: Timestamp) -> Result<()> {
@@ -77,6 +100,11 @@ impl Store {
                             postal_address: r.get(4)?,
                             logo_version: r.get(5)?,
                             public_url: r.get(6)?,
+                            program_en: r.get(7)?,
+                            program_es: r.get(8)?,
+                            coordination_email: r.get(9)?,
+                            decline_en: r.get(10)?,
+                            decline_es: r.get(11)?,
                         })
                     })?
                     .unwrap_or_default())
@@ -90,6 +118,18 @@ impl Store {
             tx.execute(
                 &UPDATE,
                 args![&p.name, &p.description_en, &p.description_es, &p.contact_email, &p.postal_address, now],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn update_program(&self, p: ProgramUpdate, audit: AuditEvent, now: Timestamp) -> Result<()> {
+        self.audited(audit, now, move |tx| {
+            ensure(tx, now)?;
+            tx.execute(
+                &UPDATE_PROGRAM,
+                args![&p.program_en, &p.program_es, &p.coordination_email, &p.decline_en, &p.decline_es, now],
             )?;
             Ok(())
         })

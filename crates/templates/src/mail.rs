@@ -17,6 +17,15 @@ pub enum MailKind {
     Invitation { inviter: String, link: String, hours: u32 },
     /// A password reset link.
     PasswordReset { link: String, hours: u32 },
+    /// To an applicant: the application arrived.
+    ApplicationReceived,
+    /// To coordinators: an application waits in the queue (nothing about
+    /// the applicant: the link leads to it, behind a login).
+    ApplicationNotice { link: String },
+    /// To an applicant who was declined: the organization's kind words.
+    ApplicationDeclined { text: String },
+    /// A qualification expires in `days` days, on `date`.
+    QualificationExpiring { module: String, date: String, days: u32, link: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +63,20 @@ pub fn render(lang: Lang, to_name: &str, kind: &MailKind, site: &str) -> Rendere
         MailKind::PasswordReset { link, hours } => {
             (tr.t("mail-reset-subject"), tr.t_with("mail-reset-body", &[("link", link), ("hours", &hours.to_string())]))
         }
+        MailKind::ApplicationReceived => {
+            (tr.t_with("mail-applied-subject", &[("site", site)]), tr.t_with("mail-applied-body", &[("site", site)]))
+        }
+        MailKind::ApplicationNotice { link } => {
+            (tr.t("mail-application-notice-subject"), tr.t_with("mail-application-notice-body", &[("link", link)]))
+        }
+        MailKind::ApplicationDeclined { text } => (tr.t_with("mail-declined-subject", &[("site", site)]), text.clone()),
+        MailKind::QualificationExpiring { module, date, days, link } => (
+            tr.t_with("mail-expiring-subject", &[("module", module)]),
+            tr.t_with(
+                "mail-expiring-body",
+                &[("module", module), ("date", date), ("days", &days.to_string()), ("link", link)],
+            ),
+        ),
     };
     let text = MailText {
         greeting: &if to_name.trim().is_empty() {

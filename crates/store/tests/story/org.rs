@@ -1,11 +1,32 @@
 //! The organization's profile and logo, and the public URL the server records.
 
 use kiteline_store::testing::TestDb;
-use kiteline_store::{Action, AuditEvent, OrgProfileUpdate};
+use kiteline_store::{Action, AuditEvent, OrgProfileUpdate, ProgramUpdate};
 
 use super::{audited_store, t};
 
-story!(the_profile_and_logo_are_kept_and_audited);
+story!(the_profile_and_logo_are_kept_and_audited, the_program_page_and_its_messages_are_kept_apart_from_the_profile);
+
+async fn the_program_page_and_its_messages_are_kept_apart_from_the_profile(db: &TestDb) {
+    let s = audited_store(db);
+    let p = ProgramUpdate {
+        program_en: "Two-hour shifts, once or twice a month.".into(),
+        program_es: "Turnos de dos horas.".into(),
+        coordination_email: "coord@example.org".into(),
+        decline_en: "Thank you; not this time.".into(),
+        decline_es: String::new(),
+    };
+    s.update_program(p, AuditEvent::new(None, Action::ProgramUpdate, "program"), t(1)).await.unwrap();
+    let got = s.org_profile().await.unwrap();
+    assert_eq!(
+        (got.program_en.as_str(), got.coordination_email.as_str()),
+        ("Two-hour shifts, once or twice a month.", "coord@example.org")
+    );
+    assert_eq!((got.name.as_str(), got.decline_es.as_str()), ("", ""));
+    let filter =
+        kiteline_store::AuditFilter { action: Some("org.program_update".into()), limit: 5, ..Default::default() };
+    assert_eq!(s.audit_entries(&filter).await.unwrap().len(), 1);
+}
 
 async fn the_profile_and_logo_are_kept_and_audited(db: &TestDb) {
     let s = audited_store(db);

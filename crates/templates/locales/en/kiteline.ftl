@@ -479,3 +479,11 @@ audit-object-application = Application
 audit-object-training-module = Training module
 audit-object-training-session = Training session
 audit-object-volunteer-directory = Volunteer directory
+
+mail-applied-subject = Your application to { $site }
+mail-applied-body = Thank you for applying to volunteer on the phone line. A coordinator reads every application and will write to you. If you did not apply, ignore this message.
+mail-application-notice-subject = A new volunteer application
+mail-application-notice-body = An application to the phone line is waiting for review: { $link }
+mail-declined-subject = Your application to { $site }
+mail-expiring-subject = Your "{ $module }" training expires soon
+mail-expiring-body = Your "{ $module }" qualification expires on { $date }, in { $days } days. Until you renew it you cannot take phone shifts. Sign up for a session here: { $link }

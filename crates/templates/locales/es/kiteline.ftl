@@ -478,3 +478,11 @@ audit-object-application = Solicitud
 audit-object-training-module = Módulo de capacitación
 audit-object-training-session = Sesión de capacitación
 audit-object-volunteer-directory = Directorio de voluntariado
+
+mail-applied-subject = Tu solicitud a { $site }
+mail-applied-body = Gracias por postularte como voluntaria o voluntario de la línea telefónica. Una persona de coordinación lee cada solicitud y te escribirá. Si no te postulaste, ignora este mensaje.
+mail-application-notice-subject = Una nueva solicitud de voluntariado
+mail-application-notice-body = Una solicitud para la línea telefónica espera revisión: { $link }
+mail-declined-subject = Tu solicitud a { $site }
+mail-expiring-subject = Tu capacitación "{ $module }" vence pronto
+mail-expiring-body = Tu calificación "{ $module }" vence el { $date }, en { $days } días. Hasta que la renueves no puedes tomar turnos en la línea. Inscríbete en una sesión aquí: { $link }
