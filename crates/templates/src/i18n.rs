@@ -182,6 +182,8 @@ mod tests {
             include_str!("../templates/dashboard.html"),
             include_str!("../templates/message.html"),
             include_str!("../templates/ui.html"),
+            include_str!("../templates/program.html"),
+            include_str!("../templates/apply.html"),
             include_str!("pages.rs"),
             include_str!("mail.rs"),
         ];

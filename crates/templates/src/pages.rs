@@ -116,6 +116,7 @@ impl Chrome {
         let item = |href: &'static str, key: &str, current: bool| NavItem { href, label: self.tr.t(key), current };
         let mut items = vec![item("/", "nav-home", p == "/")];
         match &self.nav {
+            None => items.push(item("/line", "nav-line", p == "/line" || p == "/apply")),
             Some(n) if n.full => {
                 if n.coordinator {
                     items.push(item("/admin/users", "nav-users", under("/admin/users")));
@@ -131,7 +132,6 @@ impl Chrome {
                 }
             }
             Some(_) => {}
-            None => {}
         }
         items
     }
@@ -359,6 +359,7 @@ macro_rules! field_errors {
 }
 
 field_errors!(
+    ApplyPage,
     ConfirmPage,
     SettingsPage,
     ChaptersPage,
@@ -634,6 +635,7 @@ pub struct SettingsPage {
     pub c: Chrome,
     pub banner: Option<Banner>,
     pub form: OrgForm,
+    pub program: ProgramForm,
     pub has_logo: bool,
     /// Mail leaves through SMTP (otherwise it is written to a folder).
     pub mail_sent: bool,
@@ -690,6 +692,73 @@ pub struct ComponentsPage {
     pub banners: Vec<Banner>,
     pub moment: Moment,
     pub zone: String,
+}
+
+/// The phone line program's public page.
+#[derive(Template)]
+#[template(path = "program.html")]
+pub struct ProgramPage {
+    pub c: Chrome,
+    /// The organization's text in the page's language (paragraphs), or
+    /// Kiteline's own when it wrote none.
+    pub text: Vec<String>,
+    pub coordination_email: String,
+    /// "Open Friday to Monday, 8 am to 6 pm Pacific", once shifts exist.
+    pub hours: Option<String>,
+}
+
+/// The application form's answers, as typed.
+#[derive(Clone, Debug, Default)]
+pub struct ApplyForm {
+    pub name: String,
+    pub pronouns: String,
+    pub email: String,
+    pub phone: String,
+    pub time_zone: String,
+    pub why: String,
+    pub agree_training: bool,
+    pub agree_shifts: bool,
+}
+
+/// One day of the availability grid: its label and (value, part label, checked).
+#[derive(Clone, Debug)]
+pub struct DayRow {
+    pub day: &'static str,
+    pub label: String,
+    pub parts: Vec<(String, String, bool)>,
+}
+
+#[derive(Template)]
+#[template(path = "apply.html")]
+pub struct ApplyPage {
+    pub c: Chrome,
+    pub form: ApplyForm,
+    /// (value, label, selected) — the chapters, at-large first.
+    pub chapters: Vec<(String, String, bool)>,
+    pub zones_common: Vec<&'static str>,
+    pub zones_other: Vec<String>,
+    /// (code, label, checked)
+    pub languages: Vec<(&'static str, &'static str, bool)>,
+    /// (code, label, selected)
+    pub heard: Vec<(&'static str, String, bool)>,
+    pub days: Vec<DayRow>,
+    pub errors: Vec<FieldError>,
+}
+
+impl ApplyPage {
+    pub fn is_zone(&self, zone: &str) -> bool {
+        self.form.time_zone == zone
+    }
+}
+
+/// The program's settings: its page and the messages applicants get.
+#[derive(Clone, Debug, Default)]
+pub struct ProgramForm {
+    pub program_en: String,
+    pub program_es: String,
+    pub coordination_email: String,
+    pub decline_en: String,
+    pub decline_es: String,
 }
 
 /// One session on the account page.
@@ -753,7 +822,7 @@ mod tests {
         let hrefs = |nav: Option<Nav>| -> Vec<&'static str> {
             Chrome::new(tr, "/admin/users/x", "", nav).nav_items().iter().map(|i| i.href).collect()
         };
-        assert_eq!(hrefs(None), ["/"]);
+        assert_eq!(hrefs(None), ["/", "/line"]);
         let volunteer = Nav { full: true, name: "V".into(), ..Nav::default() };
         assert_eq!(hrefs(Some(volunteer)), ["/"]);
         let coordinator = Nav { full: true, coordinator: true, name: "C".into(), ..Nav::default() };

@@ -66,7 +66,7 @@ fn form_of(user: &User, phone: String) -> ProfileForm {
 }
 
 /// Zones offered first: the ones people in the United States use.
-const COMMON_ZONES: &[&str] = &[
+pub(crate) const COMMON_ZONES: &[&str] = &[
     "America/Los_Angeles",
     "America/Denver",
     "America/Phoenix",
@@ -79,7 +79,7 @@ const COMMON_ZONES: &[&str] = &[
 ];
 
 /// Every other IANA zone Kiteline knows, sorted.
-fn other_zones() -> Vec<String> {
+pub(crate) fn other_zones() -> Vec<String> {
     let mut zones: Vec<String> = jiff::tz::db()
         .available()
         .map(|n| n.to_string())

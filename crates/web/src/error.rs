@@ -28,6 +28,8 @@ pub enum ErrorPage {
     ClientAddress,
     /// The request body did not arrive in time.
     RequestTimeout,
+    /// The request body was larger than Kiteline reads.
+    TooLarge,
     Internal,
 }
 
@@ -49,6 +51,9 @@ pub enum AppError {
     ClientAddress,
     #[error("request body timed out")]
     RequestTimeout,
+    /// A form body larger than Kiteline reads.
+    #[error("request body too large")]
+    TooLarge,
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -82,6 +87,7 @@ impl IntoResponse for AppError {
             AppError::Csrf => (StatusCode::FORBIDDEN, ErrorPage::Csrf),
             AppError::ClientAddress => (StatusCode::BAD_REQUEST, ErrorPage::ClientAddress),
             AppError::RequestTimeout => (StatusCode::REQUEST_TIMEOUT, ErrorPage::RequestTimeout),
+            AppError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, ErrorPage::TooLarge),
             AppError::RateLimited(s) => {
                 let mut r =
                     (StatusCode::TOO_MANY_REQUESTS, [(axum::http::header::RETRY_AFTER, s.to_string())]).into_response();

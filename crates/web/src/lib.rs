@@ -40,6 +40,7 @@ pub mod middleware;
 pub mod multipart;
 pub mod password;
 mod people;
+mod program;
 mod routes;
 pub mod security;
 mod settings;
@@ -126,6 +127,9 @@ pub fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)
         ("GET", "/favicon.ico", get(routes::favicon)),
         ("GET", "/logo", get(settings::logo)),
         ("POST", "/language", post(routes::set_language)),
+        ("GET", "/line", get(program::program)),
+        ("GET", "/apply", get(program::apply_form)),
+        ("POST", "/apply", post(program::apply_submit)),
         ("GET", "/setup/{token}", get(routes::setup_form)),
         ("POST", "/setup/{token}", post(routes::setup_submit)),
         ("GET", "/password/{token}", get(routes::password_form)),
@@ -172,6 +176,7 @@ pub fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)
         ("GET", "/admin/settings", get(settings::form)),
         ("POST", "/admin/settings", post(settings::save)),
         ("POST", "/admin/settings/logo", post(settings::logo_upload)),
+        ("POST", "/admin/settings/program", post(program::program_settings)),
         ("GET", "/admin/components", get(settings::components)),
         ("GET", "/api/v1/me", get(api::me)),
         ("POST", "/api/v1/me/logout-everywhere", post(api::logout_everywhere)),

@@ -112,6 +112,7 @@ fn render_error(c: Chrome, page: ErrorPage, reference: Option<ErrorReference>) -
         ErrorPage::Busy(_) => "busy",
         ErrorPage::ClientAddress => "client-address",
         ErrorPage::RequestTimeout => "request-timeout",
+        ErrorPage::TooLarge => "too-large",
         ErrorPage::Internal => "server-error",
     };
     let mut message = MessagePage::from_key(c, key);

@@ -118,7 +118,16 @@ pub async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> Re
                     .and_then(|s| s.downcast_ref::<crate::middleware::BodyTimedOut>())
                     .is_some()
                     || e.to_string().contains("did not arrive in time");
-                let error = if timed_out { AppError::RequestTimeout } else { AppError::BadRequest };
+                let too_large = std::error::Error::source(&e)
+                    .is_some_and(|s| s.downcast_ref::<http_body_util::LengthLimitError>().is_some())
+                    || e.to_string().contains("length limit");
+                let error = if timed_out {
+                    AppError::RequestTimeout
+                } else if too_large {
+                    AppError::TooLarge
+                } else {
+                    AppError::BadRequest
+                };
                 return crate::middleware::early_error_page(&parts.headers, state.site.current(), error);
             }
         };

@@ -11,7 +11,8 @@ use jiff::{SignedDuration, Timestamp};
 use kiteline_core::{EmailAddress, account};
 use kiteline_store::{Action, AuditEvent, OrgProfileUpdate};
 use kiteline_templates::pages::{
-    Banner, Card, Chrome, Column, ComponentsPage, FieldError, Link, OrgForm, Pager, SettingsPage, SummaryRow, Tag,
+    Banner, Card, Chrome, Column, ComponentsPage, FieldError, Link, OrgForm, Pager, ProgramForm, SettingsPage,
+    SummaryRow, Tag,
 };
 use serde::Deserialize;
 
@@ -32,7 +33,35 @@ async fn page(
     banner: Option<Banner>,
     errors: Vec<FieldError>,
 ) -> Result<Response, AppError> {
+    page_full(state, c, form, None, banner, errors).await
+}
+
+/// The settings page with the program form as typed (and its errors).
+pub(crate) async fn page_with_program(
+    state: &AppState,
+    c: Chrome,
+    program: ProgramForm,
+    errors: Vec<FieldError>,
+) -> Result<Response, AppError> {
+    page_full(state, c, None, Some(program), None, errors).await
+}
+
+async fn page_full(
+    state: &AppState,
+    c: Chrome,
+    form: Option<OrgForm>,
+    program: Option<ProgramForm>,
+    banner: Option<Banner>,
+    errors: Vec<FieldError>,
+) -> Result<Response, AppError> {
     let profile = state.store.org_profile().await?;
+    let program = program.unwrap_or_else(|| ProgramForm {
+        program_en: profile.program_en.clone(),
+        program_es: profile.program_es.clone(),
+        coordination_email: profile.coordination_email.clone(),
+        decline_en: profile.decline_en.clone(),
+        decline_es: profile.decline_es.clone(),
+    });
     let form = form.unwrap_or_else(|| OrgForm {
         name: if profile.name.is_empty() { state.config.site_name.clone() } else { profile.name.clone() },
         description_en: profile.description_en.clone(),
@@ -47,6 +76,7 @@ async fn page(
             c,
             banner,
             form,
+            program,
             has_logo: profile.logo_version.is_some(),
             mail_sent: state.config.mail_sent,
             public_url: state.config.public_url.clone(),
@@ -72,6 +102,7 @@ pub async fn form(
         "saved" => Some(Banner::success(tr.t("settings-saved"), "")),
         "logo" => Some(Banner::success(tr.t("settings-logo-saved"), "")),
         "logo-removed" => Some(Banner::success(tr.t("settings-logo-removed"), "")),
+        "program" => Some(Banner::success(tr.t("settings-program-saved"), "")),
         _ => None,
     };
     page(&state, c, None, banner, vec![]).await
