@@ -184,6 +184,8 @@ mod tests {
             include_str!("../templates/ui.html"),
             include_str!("../templates/program.html"),
             include_str!("../templates/apply.html"),
+            include_str!("../templates/admin_applications.html"),
+            include_str!("../templates/admin_application.html"),
             include_str!("pages.rs"),
             include_str!("mail.rs"),
         ];

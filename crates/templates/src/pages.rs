@@ -119,6 +119,7 @@ impl Chrome {
             None => items.push(item("/line", "nav-line", p == "/line" || p == "/apply")),
             Some(n) if n.full => {
                 if n.coordinator {
+                    items.push(item("/admin/applications", "nav-applications", under("/admin/applications")));
                     items.push(item("/admin/users", "nav-users", under("/admin/users")));
                 }
                 if n.admin {
@@ -360,6 +361,7 @@ macro_rules! field_errors {
 
 field_errors!(
     ApplyPage,
+    ApplicationPage,
     ConfirmPage,
     SettingsPage,
     ChaptersPage,
@@ -761,6 +763,58 @@ pub struct ProgramForm {
     pub decline_es: String,
 }
 
+/// One application in the review queue.
+#[derive(Clone, Debug)]
+pub struct ApplicationRow {
+    pub id: String,
+    pub name: String,
+    pub chapter: String,
+    pub languages: String,
+    pub status: Tag,
+    pub submitted: Moment,
+    pub submissions: u32,
+}
+
+#[derive(Template)]
+#[template(path = "admin_applications.html")]
+pub struct ApplicationsPage {
+    pub c: Chrome,
+    pub rows: Vec<ApplicationRow>,
+    /// (value, label, selected)
+    pub statuses: Vec<(&'static str, String, bool)>,
+    pub chapters: Vec<(String, String, bool)>,
+    pub filtered: bool,
+}
+
+/// One decision in an application's history.
+#[derive(Clone, Debug)]
+pub struct DecisionRow {
+    pub at: Moment,
+    pub by: String,
+    pub decision: Tag,
+    pub note: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_application.html")]
+pub struct ApplicationPage {
+    pub c: Chrome,
+    pub crumbs: Vec<Link>,
+    pub banner: Option<Banner>,
+    pub id: String,
+    pub name: String,
+    pub status: Tag,
+    pub answers: Vec<SummaryRow>,
+    pub why: String,
+    /// (value, label, checked) — the decisions still open.
+    pub decisions: Vec<(&'static str, String, bool)>,
+    pub note: String,
+    pub history: Vec<DecisionRow>,
+    /// The account made when accepted.
+    pub account: Option<Link>,
+    pub errors: Vec<FieldError>,
+}
+
 /// One session on the account page.
 #[derive(Clone, Debug)]
 pub struct SessionRow {
@@ -826,8 +880,11 @@ mod tests {
         let volunteer = Nav { full: true, name: "V".into(), ..Nav::default() };
         assert_eq!(hrefs(Some(volunteer)), ["/"]);
         let coordinator = Nav { full: true, coordinator: true, name: "C".into(), ..Nav::default() };
-        assert_eq!(hrefs(Some(coordinator)), ["/", "/admin/users"]);
-        assert_eq!(hrefs(staff_nav()), ["/", "/admin/users", "/admin/chapters", "/admin/audit", "/admin/settings"]);
+        assert_eq!(hrefs(Some(coordinator)), ["/", "/admin/applications", "/admin/users"]);
+        assert_eq!(
+            hrefs(staff_nav()),
+            ["/", "/admin/applications", "/admin/users", "/admin/chapters", "/admin/audit", "/admin/settings"]
+        );
         let enrolling = Nav { full: false, coordinator: false, admin: false, name: "E".into() };
         assert_eq!(hrefs(Some(enrolling.clone())), ["/"]);
         assert!(Chrome::new(tr, "/", "", Some(enrolling)).account_items().is_empty());

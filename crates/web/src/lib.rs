@@ -26,6 +26,7 @@ use kiteline_store::vault::Vault;
 mod account;
 pub mod actions;
 pub mod api;
+mod applications;
 mod audit_log;
 mod auth;
 mod chapters;
@@ -166,6 +167,9 @@ pub fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)
         ("POST", "/admin/users/{id}/enable", post(people::enable)),
         ("GET", "/admin/users/{id}/reset-2fa", get(people::reset_confirm)),
         ("POST", "/admin/users/{id}/reset-2fa", post(people::reset_second_factor)),
+        ("GET", "/admin/applications", get(applications::list)),
+        ("GET", "/admin/applications/{id}", get(applications::show)),
+        ("POST", "/admin/applications/{id}/decide", post(applications::decide)),
         ("GET", "/admin/chapters", get(chapters::list)),
         ("POST", "/admin/chapters", post(chapters::add)),
         ("POST", "/admin/chapters/{id}/rename", post(chapters::rename)),

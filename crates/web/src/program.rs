@@ -16,7 +16,9 @@ use kiteline_core::{EmailAddress, Role, account};
 use kiteline_store::vault::Vault;
 use kiteline_store::{Action, AuditEvent, Constraint, Id, NewApplication, ProgramUpdate, StoreError, new_id};
 use kiteline_templates::mail::MailKind;
-use kiteline_templates::pages::{ApplyForm, ApplyPage, DayRow, FieldError, Link, MessagePage, ProgramForm, ProgramPage};
+use kiteline_templates::pages::{
+    ApplyForm, ApplyPage, DayRow, FieldError, Link, MessagePage, ProgramForm, ProgramPage,
+};
 use kiteline_templates::{Lang, Tr};
 
 use crate::AppState;
@@ -92,12 +94,10 @@ async fn apply_page(
 ) -> Result<Response, AppError> {
     let tr = c.tr;
     let mut chapters = vec![(String::new(), tr.t("apply-chapter-at-large"), a.chapter.is_empty())];
-    chapters.extend(
-        state.store.chapters().await?.into_iter().map(|ch| {
-            let selected = ch.id.as_str() == a.chapter;
-            (ch.id.to_string(), ch.name, selected)
-        }),
-    );
+    chapters.extend(state.store.chapters().await?.into_iter().map(|ch| {
+        let selected = ch.id.as_str() == a.chapter;
+        (ch.id.to_string(), ch.name, selected)
+    }));
     let mut zones_other = crate::account::other_zones();
     if !a.form.time_zone.is_empty()
         && !crate::account::COMMON_ZONES.contains(&a.form.time_zone.as_str())
@@ -202,7 +202,9 @@ pub async fn apply_submit(
     let tr = c.tr;
     let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
     let all = |k: &str| -> Vec<String> { fields.iter().filter(|(n, _)| n == k).map(|(_, v)| v.clone()).collect() };
-    let thanks = || html(StatusCode::OK, MessagePage::from_key(c.clone(), "applied").with_next(Link::new("/", tr.t("nav-home"))));
+    let thanks = || {
+        html(StatusCode::OK, MessagePage::from_key(c.clone(), "applied").with_next(Link::new("/", tr.t("nav-home"))))
+    };
     // A filled honeypot: a bot. It gets the same thanks, and nothing is kept.
     if !get("website").is_empty() {
         tracing::info!(target: "kiteline::security", "application refused: the honeypot field was filled");
@@ -327,7 +329,13 @@ pub async fn apply_submit(
     let link = format!("{}/admin/applications/{id}", state.config.public_url);
     for u in notified(&state, chapter.as_ref()).await? {
         let to = Recipient { address: &u.email, name: &u.name, lang: Lang::from_tag(&u.locale).unwrap_or(Lang::En) };
-        mails.push(crate::mail::prepare(&state.vault, &site, to, &MailKind::ApplicationNotice { link: link.clone() }, now)?);
+        mails.push(crate::mail::prepare(
+            &state.vault,
+            &site,
+            to,
+            &MailKind::ApplicationNotice { link: link.clone() },
+            now,
+        )?);
     }
     for attempt in 0..2 {
         let app = sealed_for(&state.vault, &id, base.clone(), &phone, &why);
@@ -336,7 +344,11 @@ pub async fn apply_submit(
             // Another submission from the same address got in first: seal
             // for that row and merge.
             Err(StoreError::Conflict(Constraint::ApplicationEmail)) if attempt == 0 => {
-                id = state.store.application_id_by_email(&email).await?.ok_or(AppError::Internal("application vanished".into()))?;
+                id = state
+                    .store
+                    .application_id_by_email(&email)
+                    .await?
+                    .ok_or(AppError::Internal("application vanished".into()))?;
             }
             Err(e) => return Err(e.into()),
         }

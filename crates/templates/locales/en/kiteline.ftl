@@ -562,3 +562,46 @@ too-large-text = Kiteline reads forms of up to 256 KB. Go back, shorten the long
 home-line-heading = Volunteer on the phone line
 home-line-text = Answer calls from people inside, one or two two-hour shifts a month, from wherever you are, after our training series.
 home-line-more = What it involves
+
+nav-applications = Applications
+applications-title = Applications
+applications-any-chapter = Any chapter
+applications-open = Open (new or waitlisted)
+applications-all = All
+applications-empty-title = No applications here
+applications-empty-text = New ones arrive from the public form on the phone line page.
+applications-count = { $count ->
+    [one] One application
+   *[other] { $count } applications
+}
+applications-submitted = Applied
+applications-times = { $count } times
+app-status-new = new
+app-status-waitlisted = waitlisted
+app-status-accepted = accepted
+app-status-declined = declined
+application-answers = Their answers
+application-decide = Decide
+application-decision = Decision
+application-decided = This application is decided.
+application-accept = Accept: invite them and enroll them in the training series
+application-waitlist = Waitlist
+application-decline = Decline, with the organization's kind message
+application-note = Internal note
+application-note-hint = Seen only by coordinators; stored encrypted.
+application-record = Record the decision
+application-history = Decisions
+application-history-none = No decision yet.
+application-by = By
+application-account = Their account
+application-availability = Usually free
+application-heard = Heard of us
+application-submissions = Applications from this address
+application-accepted = Accepted: the invitation is on its way.
+application-accepted-folder = Accepted: the invitation was written to the mail folder, not sent.
+application-waitlisted = Waitlisted.
+application-declined = Declined: the message is on its way.
+application-decided-meanwhile = Someone decided this application meanwhile; here is where it stands.
+error-decision = Choose a decision.
+error-note = A note can be at most 2,000 characters.
+error-applicant-has-account = An account with this e-mail address already exists; find them in People.

@@ -561,3 +561,46 @@ too-large-text = Kiteline lee formularios de hasta 256 KB. Vuelve atrás, acorta
 home-line-heading = Sé voluntaria/o de la línea telefónica
 home-line-text = Contesta llamadas de personas presas, uno o dos turnos de dos horas al mes, desde donde estés, después de nuestra serie de capacitación.
 home-line-more = Qué implica
+
+nav-applications = Solicitudes
+applications-title = Solicitudes
+applications-any-chapter = Cualquier sección
+applications-open = Abiertas (nuevas o en espera)
+applications-all = Todas
+applications-empty-title = No hay solicitudes aquí
+applications-empty-text = Las nuevas llegan del formulario público de la página de la línea.
+applications-count = { $count ->
+    [one] Una solicitud
+   *[other] { $count } solicitudes
+}
+applications-submitted = Se postuló
+applications-times = { $count } veces
+app-status-new = nueva
+app-status-waitlisted = en espera
+app-status-accepted = aceptada
+app-status-declined = rechazada
+application-answers = Sus respuestas
+application-decide = Decidir
+application-decision = Decisión
+application-decided = Esta solicitud ya está decidida.
+application-accept = Aceptar: invitarla y anotarla en la serie de capacitación
+application-waitlist = Poner en espera
+application-decline = Rechazar, con el mensaje amable de la organización
+application-note = Nota interna
+application-note-hint = Solo la ve la coordinación; se guarda cifrada.
+application-record = Registrar la decisión
+application-history = Decisiones
+application-history-none = Todavía no hay decisión.
+application-by = Por
+application-account = Su cuenta
+application-availability = Suele tener tiempo
+application-heard = Supo de nosotros
+application-submissions = Solicitudes desde esta dirección
+application-accepted = Aceptada: la invitación va en camino.
+application-accepted-folder = Aceptada: la invitación se guardó en la carpeta de correo, no se envió.
+application-waitlisted = En espera.
+application-declined = Rechazada: el mensaje va en camino.
+application-decided-meanwhile = Alguien decidió esta solicitud mientras tanto; así está ahora.
+error-decision = Elige una decisión.
+error-note = Una nota puede tener 2.000 caracteres como máximo.
+error-applicant-has-account = Ya existe una cuenta con esta dirección de correo; búscala en Personas.
