@@ -186,6 +186,12 @@ mod tests {
             include_str!("../templates/apply.html"),
             include_str!("../templates/admin_applications.html"),
             include_str!("../templates/admin_application.html"),
+            include_str!("../templates/admin_training.html"),
+            include_str!("../templates/admin_module.html"),
+            include_str!("../templates/module_fields.html"),
+            include_str!("../templates/sessions_table.html"),
+            include_str!("../templates/training.html"),
+            include_str!("../templates/training_session.html"),
             include_str!("pages.rs"),
             include_str!("mail.rs"),
         ];

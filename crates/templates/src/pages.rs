@@ -120,7 +120,11 @@ impl Chrome {
             Some(n) if n.full => {
                 if n.coordinator {
                     items.push(item("/admin/applications", "nav-applications", under("/admin/applications")));
+                    items.push(item("/admin/volunteers", "nav-volunteers", under("/admin/volunteers")));
+                    items.push(item("/admin/training", "nav-training", under("/admin/training") || under("/training")));
                     items.push(item("/admin/users", "nav-users", under("/admin/users")));
+                } else {
+                    items.push(item("/training", "nav-training", under("/training")));
                 }
                 if n.admin {
                     items.push(item("/admin/chapters", "nav-chapters", under("/admin/chapters")));
@@ -361,6 +365,9 @@ macro_rules! field_errors {
 
 field_errors!(
     ApplyPage,
+    TrainingAdminPage,
+    ModulePage,
+    SessionPage,
     ApplicationPage,
     ConfirmPage,
     SettingsPage,
@@ -815,6 +822,157 @@ pub struct ApplicationPage {
     pub errors: Vec<FieldError>,
 }
 
+/// A module as the training pages list it.
+#[derive(Clone, Debug)]
+pub struct ModuleRow {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub required: bool,
+    pub completion: String,
+    pub validity: String,
+    pub retired: bool,
+    /// The viewer's standing on it (volunteers' page): a tag and a line.
+    pub mine: Option<(Tag, String)>,
+}
+
+/// A scheduled session as lists show it.
+#[derive(Clone, Debug)]
+pub struct TrainingSessionRow {
+    pub id: String,
+    pub module: String,
+    pub starts: Moment,
+    pub ends: Moment,
+    pub seats: String,
+    pub full: bool,
+    pub trainer: String,
+    /// The viewer is signed up.
+    pub mine: bool,
+}
+
+/// The values of the module form, as typed.
+#[derive(Clone, Debug, Default)]
+pub struct ModuleForm {
+    pub title_en: String,
+    pub title_es: String,
+    pub description_en: String,
+    pub description_es: String,
+    pub position: String,
+    pub required: bool,
+    pub completion: String,
+    pub validity_months: String,
+    pub renewal_window_days: String,
+    pub retired: bool,
+}
+
+/// The values of the session form, as typed.
+#[derive(Clone, Debug, Default)]
+pub struct SessionForm {
+    pub module: String,
+    pub date: String,
+    pub start: String,
+    pub end: String,
+    pub time_zone: String,
+    pub capacity: String,
+    pub video_link: String,
+    pub trainer: String,
+}
+
+/// The coordinators' training page: the series and the schedule.
+#[derive(Template)]
+#[template(path = "admin_training.html")]
+pub struct TrainingAdminPage {
+    pub c: Chrome,
+    pub banner: Option<Banner>,
+    pub modules: Vec<ModuleRow>,
+    pub sessions: Vec<TrainingSessionRow>,
+    pub module_form: ModuleForm,
+    pub session_form: SessionForm,
+    /// (value, label) of modules completed by attending a session.
+    pub session_modules: Vec<(String, String)>,
+    pub trainers: Vec<(String, String)>,
+    pub completions: Vec<(&'static str, String)>,
+    pub zones: Vec<&'static str>,
+    pub errors: Vec<FieldError>,
+}
+
+impl TrainingAdminPage {
+    pub fn is_completion(&self, value: &str) -> bool {
+        self.module_form.completion == value
+    }
+    pub fn is_session_module(&self, value: &str) -> bool {
+        self.session_form.module == value
+    }
+    pub fn is_trainer(&self, value: &str) -> bool {
+        self.session_form.trainer == value
+    }
+    pub fn is_zone(&self, value: &str) -> bool {
+        self.session_form.time_zone == value
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin_module.html")]
+pub struct ModulePage {
+    pub c: Chrome,
+    pub crumbs: Vec<Link>,
+    pub id: String,
+    pub title: String,
+    pub module_form: ModuleForm,
+    pub completions: Vec<(&'static str, String)>,
+    pub errors: Vec<FieldError>,
+}
+
+impl ModulePage {
+    pub fn is_completion(&self, value: &str) -> bool {
+        self.module_form.completion == value
+    }
+}
+
+/// A volunteer's own training page.
+#[derive(Template)]
+#[template(path = "training.html")]
+pub struct TrainingPage {
+    pub c: Chrome,
+    pub banner: Option<Banner>,
+    pub cleared: Tag,
+    pub reasons: Vec<String>,
+    pub modules: Vec<ModuleRow>,
+    pub sessions: Vec<TrainingSessionRow>,
+    pub zone: String,
+}
+
+/// One person on a session's roster.
+#[derive(Clone, Debug)]
+pub struct RosterRow {
+    pub user_id: String,
+    pub name: String,
+    /// "present", "absent" or "" (not marked).
+    pub attended: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "training_session.html")]
+pub struct SessionPage {
+    pub c: Chrome,
+    pub crumbs: Vec<Link>,
+    pub banner: Option<Banner>,
+    pub id: String,
+    pub module: String,
+    pub description: String,
+    pub details: Vec<SummaryRow>,
+    /// Shown only to those signed up, the trainer and coordinators.
+    pub video_link: Option<String>,
+    pub signed_up: bool,
+    pub can_sign_up: bool,
+    pub can_leave: bool,
+    /// A trainer or coordinator: the roster and the attendance form.
+    pub can_mark: bool,
+    pub started: bool,
+    pub roster: Vec<RosterRow>,
+    pub errors: Vec<FieldError>,
+}
+
 /// One session on the account page.
 #[derive(Clone, Debug)]
 pub struct SessionRow {
@@ -878,12 +1036,24 @@ mod tests {
         };
         assert_eq!(hrefs(None), ["/", "/line"]);
         let volunteer = Nav { full: true, name: "V".into(), ..Nav::default() };
-        assert_eq!(hrefs(Some(volunteer)), ["/"]);
+        assert_eq!(hrefs(Some(volunteer)), ["/", "/training"]);
         let coordinator = Nav { full: true, coordinator: true, name: "C".into(), ..Nav::default() };
-        assert_eq!(hrefs(Some(coordinator)), ["/", "/admin/applications", "/admin/users"]);
+        assert_eq!(
+            hrefs(Some(coordinator)),
+            ["/", "/admin/applications", "/admin/volunteers", "/admin/training", "/admin/users"]
+        );
         assert_eq!(
             hrefs(staff_nav()),
-            ["/", "/admin/applications", "/admin/users", "/admin/chapters", "/admin/audit", "/admin/settings"]
+            [
+                "/",
+                "/admin/applications",
+                "/admin/volunteers",
+                "/admin/training",
+                "/admin/users",
+                "/admin/chapters",
+                "/admin/audit",
+                "/admin/settings"
+            ]
         );
         let enrolling = Nav { full: false, coordinator: false, admin: false, name: "E".into() };
         assert_eq!(hrefs(Some(enrolling.clone())), ["/"]);

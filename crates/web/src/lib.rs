@@ -30,6 +30,7 @@ mod applications;
 mod audit_log;
 mod auth;
 mod chapters;
+mod clearance;
 mod dashboard;
 pub mod device;
 pub mod error;
@@ -47,6 +48,7 @@ pub mod security;
 mod settings;
 pub mod site;
 pub mod tokens;
+mod training;
 
 /// Settings the web layer needs, derived from the configuration.
 #[derive(Clone, Debug)]
@@ -170,6 +172,16 @@ pub fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)
         ("GET", "/admin/applications", get(applications::list)),
         ("GET", "/admin/applications/{id}", get(applications::show)),
         ("POST", "/admin/applications/{id}/decide", post(applications::decide)),
+        ("GET", "/admin/training", get(training::admin)),
+        ("POST", "/admin/training/modules", post(training::create_module)),
+        ("GET", "/admin/training/modules/{id}", get(training::module)),
+        ("POST", "/admin/training/modules/{id}", post(training::update_module)),
+        ("POST", "/admin/training/sessions", post(training::schedule)),
+        ("GET", "/training", get(training::mine)),
+        ("GET", "/training/sessions/{id}", get(training::session)),
+        ("POST", "/training/sessions/{id}/signup", post(training::sign_up)),
+        ("POST", "/training/sessions/{id}/leave", post(training::leave)),
+        ("POST", "/training/sessions/{id}/attendance", post(training::attendance)),
         ("GET", "/admin/chapters", get(chapters::list)),
         ("POST", "/admin/chapters", post(chapters::add)),
         ("POST", "/admin/chapters/{id}/rename", post(chapters::rename)),
