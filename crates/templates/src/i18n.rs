@@ -192,6 +192,8 @@ mod tests {
             include_str!("../templates/sessions_table.html"),
             include_str!("../templates/training.html"),
             include_str!("../templates/training_session.html"),
+            include_str!("../templates/admin_volunteers.html"),
+            include_str!("../templates/admin_volunteer.html"),
             include_str!("pages.rs"),
             include_str!("mail.rs"),
         ];

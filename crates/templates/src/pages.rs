@@ -365,9 +365,12 @@ macro_rules! field_errors {
 
 field_errors!(
     ApplyPage,
+    VolunteersPage,
+    VolunteerPage,
     TrainingAdminPage,
     ModulePage,
     SessionPage,
+    TrainingPage,
     ApplicationPage,
     ConfirmPage,
     SettingsPage,
@@ -684,6 +687,18 @@ pub struct DashboardPage {
     pub pending: Vec<Card>,
     pub recent: Vec<AuditRow>,
     pub mail_sent: bool,
+    /// A volunteer's training card: whether they are cleared, the next
+    /// step (a link), and their qualifications (title, until).
+    pub training: Option<TrainingCard>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TrainingCard {
+    pub cleared: Tag,
+    pub reasons: Vec<String>,
+    pub next: Option<Link>,
+    pub next_text: String,
+    pub held: Vec<(String, String)>,
 }
 
 /// The component set, each with an example, for later pages to reuse.
@@ -935,6 +950,10 @@ impl ModulePage {
 pub struct TrainingPage {
     pub c: Chrome,
     pub banner: Option<Banner>,
+    /// "active", "paused" or "alumni", for the break form.
+    pub standing: &'static str,
+    pub paused_until: String,
+    pub errors: Vec<FieldError>,
     pub cleared: Tag,
     pub reasons: Vec<String>,
     pub modules: Vec<ModuleRow>,
@@ -970,6 +989,67 @@ pub struct SessionPage {
     pub can_mark: bool,
     pub started: bool,
     pub roster: Vec<RosterRow>,
+    pub errors: Vec<FieldError>,
+}
+
+/// One row of the volunteer directory.
+#[derive(Clone, Debug)]
+pub struct VolunteerRow {
+    pub href: String,
+    pub name: String,
+    pub status: Tag,
+    pub progress: String,
+    pub chapter: String,
+    pub languages: String,
+    pub time_zone: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_volunteers.html")]
+pub struct VolunteersPage {
+    pub c: Chrome,
+    pub rows: Vec<VolunteerRow>,
+    pub statuses: Vec<(&'static str, String, bool)>,
+    pub chapters: Vec<(String, String, bool)>,
+    pub languages: Vec<(&'static str, &'static str, bool)>,
+    pub filtered: bool,
+    /// The filters, for the export form to repeat.
+    pub f_status: String,
+    pub f_chapter: String,
+    pub f_language: String,
+    pub errors: Vec<FieldError>,
+}
+
+/// One qualification in a volunteer's history.
+#[derive(Clone, Debug)]
+pub struct QualificationRow {
+    pub module: String,
+    pub from: String,
+    pub until: String,
+    pub how: String,
+    pub by: String,
+    pub valid: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin_volunteer.html")]
+pub struct VolunteerPage {
+    pub c: Chrome,
+    pub crumbs: Vec<Link>,
+    pub banner: Option<Banner>,
+    pub id: String,
+    pub name: String,
+    pub cleared: Tag,
+    pub reasons: Vec<String>,
+    pub details: Vec<SummaryRow>,
+    pub qualifications: Vec<QualificationRow>,
+    pub sessions: Vec<TrainingSessionRow>,
+    /// (value, label) of modules a coordinator may grant.
+    pub grantable: Vec<(String, String)>,
+    pub grant_date: String,
+    /// "active", "paused" or "alumni".
+    pub standing: &'static str,
+    pub paused_until: String,
     pub errors: Vec<FieldError>,
 }
 

@@ -69,10 +69,3 @@ pub fn tag(tr: Tr, c: &Result<(), NotCleared>) -> Tag {
         Err(_) => Tag::new(tr.t("clearance-not-cleared"), "warn"),
     }
 }
-
-/// The guard every place that needs a cleared volunteer calls (phone
-/// shifts, from the next issue on): `Err` carries the reasons.
-pub async fn require(state: &AppState, user: &User, tr: Tr) -> Result<Result<(), Vec<String>>, AppError> {
-    let c = of(state, user, tr).await?;
-    Ok(c.as_ref().map(|_| ()).map_err(|_| reasons(tr, &c)))
-}

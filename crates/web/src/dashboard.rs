@@ -6,8 +6,10 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use jiff::Timestamp;
 use kiteline_core::Role;
-use kiteline_templates::pages::{Card, DashboardPage, HomePage, Link};
+use kiteline_templates::Tr;
+use kiteline_templates::pages::{Card, DashboardPage, HomePage, Link, TrainingCard};
 
 use crate::AppState;
 use crate::error::AppError;
@@ -97,9 +99,11 @@ pub async fn home(
         }
         recent = crate::audit_log::recent(&state, vec![], 8, user, tr).await?;
     }
+    let training = if user.role == Role::Volunteer { Some(training_card(&state, user, tr).await?) } else { None };
     html(
         StatusCode::OK,
         DashboardPage {
+            training,
             name: user.name.clone(),
             banner: None,
             next_steps,
@@ -112,4 +116,59 @@ pub async fn home(
             c,
         },
     )
+}
+
+/// A volunteer's training: cleared or why not, the next step (their next
+/// session, or the next module to sign up for), and what they hold.
+async fn training_card(state: &AppState, user: &kiteline_store::User, tr: Tr) -> Result<TrainingCard, AppError> {
+    let lang = tr.lang().code();
+    let now = Timestamp::now();
+    let zone = format::zone_of(user);
+    let today = crate::clearance::today_for(user, now);
+    let modules = state.store.modules().await?;
+    let held = state.store.qualifications_of(&user.id).await?;
+    let standing = state.store.standing(&user.id).await?;
+    let clearance = crate::clearance::evaluate(user, standing, &modules, &held, today, lang);
+    let mine: Vec<_> = state.store.signups_of(&user.id).await?.into_iter().map(|s| s.session_id).collect();
+    let upcoming = state.store.sessions_from(now).await?;
+    let title = |id: &kiteline_store::Id| {
+        modules.iter().find(|m| &m.id == id).map(|m| m.title(lang).to_owned()).unwrap_or_default()
+    };
+    let (next, next_text) = if let Some(s) = upcoming.iter().find(|s| mine.contains(&s.id) && s.starts_at > now) {
+        let when = format::moment(s.starts_at, &zone, tr).text;
+        (
+            Some(Link::new(format!("/training/sessions/{}", s.id), tr.t("nav-training"))),
+            tr.t_with("dashboard-next-session", &[("module", &title(&s.module_id)), ("when", &when)]),
+        )
+    } else if let Some(m) = modules
+        .iter()
+        .filter(|m| m.required && !m.retired)
+        .find(|m| !held.iter().any(|q| q.module_id == m.id && q.held().valid_on(today)))
+    {
+        (
+            Some(Link::new("/training#sessions", tr.t("dashboard-find-session"))),
+            tr.t_with("dashboard-next-module", &[("module", m.title(lang))]),
+        )
+    } else {
+        (None, String::new())
+    };
+    let held_rows = modules
+        .iter()
+        .filter_map(|m| {
+            let best =
+                held.iter().filter(|q| q.module_id == m.id && q.held().valid_on(today)).max_by_key(|q| q.expires_on)?;
+            let until = best.expires_on.map_or_else(
+                || tr.t("module-forever"),
+                |d| tr.t_with("qualification-until", &[("date", &d.to_string())]),
+            );
+            Some((m.title(lang).to_owned(), until))
+        })
+        .collect();
+    Ok(TrainingCard {
+        cleared: crate::clearance::tag(tr, &clearance),
+        reasons: crate::clearance::reasons(tr, &clearance),
+        next,
+        next_text,
+        held: held_rows,
+    })
 }

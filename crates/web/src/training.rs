@@ -6,9 +6,9 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use jiff::Timestamp;
 use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
-use jiff::Timestamp;
 use kiteline_core::Role;
 use kiteline_core::crypto::FieldContext;
 use kiteline_core::volunteer::{self, Completion};
@@ -493,7 +493,30 @@ pub async fn schedule(
 
 /// The volunteer's own page: the series with where they stand, upcoming
 /// sessions, and whether they are cleared (naming what is missing).
-pub async fn mine(State(state): State<AppState>, Member(me): Member, Page(c): Page) -> Result<Response, AppError> {
+pub async fn mine(
+    State(state): State<AppState>,
+    Member(me): Member,
+    Page(c): Page,
+    Query(q): Query<DoneQuery>,
+) -> Result<Response, AppError> {
+    let tr = c.tr;
+    let banner = match q.done.as_str() {
+        "paused" => Some(Banner::success(tr.t("break-paused-done"), "")),
+        "back" => Some(Banner::success(tr.t("break-back-done"), "")),
+        _ => None,
+    };
+    mine_with(&state, c, &me, banner, String::new(), vec![]).await
+}
+
+/// The volunteer's page, with a banner or the break form's errors.
+pub(crate) async fn mine_with(
+    state: &AppState,
+    c: Chrome,
+    me: &Signed,
+    banner: Option<Banner>,
+    typed_until: String,
+    errors: Vec<FieldError>,
+) -> Result<Response, AppError> {
     let tr = c.tr;
     let lang = tr.lang().code();
     let zone = format::zone_of(&me.user);
@@ -534,7 +557,7 @@ pub async fn mine(State(state): State<AppState>, Member(me): Member, Page(c): Pa
         })
         .collect();
     let signed: Vec<Id> = state.store.signups_of(&me.user.id).await?.into_iter().map(|s| s.session_id).collect();
-    let names = crate::audit_log::Names::load(&state).await?;
+    let names = crate::audit_log::Names::load(state).await?;
     let sessions = state
         .store
         .sessions_from(Timestamp::now())
@@ -542,10 +565,19 @@ pub async fn mine(State(state): State<AppState>, Member(me): Member, Page(c): Pa
         .iter()
         .map(|s| session_row(tr, &zone, s, &modules, &names, signed.contains(&s.id)))
         .collect();
+    let (kind, until) = match standing {
+        kiteline_store::Standing::Active => ("active", typed_until),
+        kiteline_store::Standing::Paused { until } => ("paused", until.to_string()),
+        kiteline_store::Standing::Alumni => ("alumni", String::new()),
+    };
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     html(
-        StatusCode::OK,
+        status,
         TrainingPage {
-            banner: None,
+            banner,
+            standing: kind,
+            paused_until: until,
+            errors,
             cleared: crate::clearance::tag(tr, &clearance),
             reasons: crate::clearance::reasons(tr, &clearance),
             modules: rows,
