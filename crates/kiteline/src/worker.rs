@@ -142,7 +142,20 @@ impl Worker {
             None => None,
         };
         let head = head.unwrap_or_else(|| "(none)".into());
-        tracing::info!(sessions, counters, audit_entries = audit, audit_head = %head, "maintenance done");
+        let ctx = kiteline_web::actions::Ctx {
+            store: &self.store,
+            vault: &self.vault,
+            site_name: self.site_name.clone(),
+            public_url: &self.public_url,
+        };
+        let reminders = match kiteline_web::actions::expiry_reminders(ctx, now).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "expiry reminders failed");
+                0
+            }
+        };
+        tracing::info!(sessions, counters, audit_entries = audit, audit_head = %head, reminders, "maintenance done");
         Ok(())
     }
 

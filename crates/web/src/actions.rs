@@ -227,3 +227,42 @@ pub async fn mint_api_token(
     let created = store.create_api_token(new, event, now).await?;
     Ok((created, token))
 }
+
+/// Reminders 30 and 7 days before a qualification expires, each sent once
+/// (the store remembers), in the volunteer's language and on their
+/// calendar day. Run by the worker's hourly maintenance; returns how many
+/// went out.
+pub async fn expiry_reminders(ctx: Ctx<'_>, now: Timestamp) -> Result<usize, QueueError> {
+    let users = ctx.store.list_users().await?;
+    let modules = ctx.store.modules().await?;
+    let all = ctx.store.all_qualifications().await?;
+    let mut sent = 0;
+    for u in users.iter().filter(|u| u.disabled_at.is_none() && u.has_password && u.intact) {
+        let zone = jiff::tz::TimeZone::get(&u.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let today = now.to_zoned(zone).date();
+        let mine: Vec<_> = all.iter().filter(|q| q.user_id == u.id).collect();
+        let held: Vec<_> = mine.iter().map(|q| q.held()).collect();
+        let lang = Lang::from_tag(&u.locale).unwrap_or(Lang::En);
+        for days in kiteline_core::volunteer::REMINDER_DAYS {
+            for due in kiteline_core::volunteer::due_for_reminder(&held, today, days) {
+                let Some(q) = mine.iter().find(|q| q.module_id.as_str() == due.module_id && q.expires_on == due.expires_on)
+                else {
+                    continue;
+                };
+                let Some(m) = modules.iter().find(|m| m.id == q.module_id && !m.retired) else { continue };
+                let kind = MailKind::QualificationExpiring {
+                    module: m.title(lang.code()).to_owned(),
+                    date: due.expires_on.map(|d| d.to_string()).unwrap_or_default(),
+                    days: days as u32,
+                    link: format!("{}/training", ctx.public_url),
+                };
+                let to = Recipient { address: &u.email, name: &u.name, lang };
+                let mail = mail::prepare(ctx.vault, &ctx.site_name, to, &kind, now)?;
+                if ctx.store.send_reminder_once(&q.id, days, mail, now).await? {
+                    sent += 1;
+                }
+            }
+        }
+    }
+    Ok(sent)
+}

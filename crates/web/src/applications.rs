@@ -30,8 +30,8 @@ use crate::routes::html;
 use crate::security::{Page, Signed, Staff};
 
 /// Whether `me` may see and decide `a`.
-pub(crate) fn in_scope(me: &Signed, a: &Application) -> bool {
-    match (me.user.role, &me.user.chapter_id) {
+pub(crate) fn in_scope(me: &kiteline_store::User, a: &Application) -> bool {
+    match (me.role, &me.chapter_id) {
         (Role::Admin, _) | (Role::Coordinator, None) => true,
         (Role::Coordinator, Some(mine)) => a.chapter_id.as_ref().is_none_or(|c| c == mine),
         (Role::Volunteer, _) => false,
@@ -75,7 +75,7 @@ pub async fn list(
         .applications()
         .await?
         .into_iter()
-        .filter(|a| in_scope(&me, a))
+        .filter(|a| in_scope(&me.user, a))
         .filter(|a| match (wanted, q.status.as_str()) {
             (Some(w), _) => a.status == w,
             (None, "all") => true,
@@ -136,7 +136,7 @@ async fn application_in_scope(
 ) -> Result<kiteline_store::ApplicationRecord, AppError> {
     let id = Id::parse(id).ok_or(AppError::NotFound)?;
     let rec = state.store.application(&id).await?.ok_or(AppError::NotFound)?;
-    if !in_scope(me, &rec.application) {
+    if !in_scope(&me.user, &rec.application) {
         return Err(AppError::NotFound);
     }
     Ok(rec)
@@ -282,7 +282,7 @@ pub struct DecideForm {
 /// The invitation an acceptance makes, as the invite use-case would.
 fn acceptance(
     state: &AppState,
-    me: &Signed,
+    me: &kiteline_store::User,
     a: &Application,
     phone: &str,
     now: Timestamp,
@@ -293,7 +293,7 @@ fn acceptance(
     let (token, digest) = crate::tokens::generate();
     let hours = crate::tokens::SET_PASSWORD_LINK_HOURS;
     let kind = MailKind::Invitation {
-        inviter: me.user.name.clone(),
+        inviter: me.name.clone(),
         link: format!("{}/password/{token}", state.config.public_url),
         hours: hours as u32,
     };
@@ -339,6 +339,59 @@ async fn decline_mail(state: &AppState, a: &Application, now: Timestamp) -> Resu
     )?)
 }
 
+/// Why a decision was not recorded.
+pub(crate) enum DecideFail {
+    /// Someone decided meanwhile (or the decision is not open any more).
+    Meanwhile,
+    /// Accepting would make an account whose address is taken.
+    HasAccount,
+    Error(AppError),
+}
+
+impl From<AppError> for DecideFail {
+    fn from(e: AppError) -> Self {
+        DecideFail::Error(e)
+    }
+}
+
+/// Records `decision` on an application `me` may decide, with what it
+/// sends and makes: the one path for the web and the API.
+pub(crate) async fn decide_core(
+    state: &AppState,
+    me: &kiteline_store::User,
+    rec: &kiteline_store::ApplicationRecord,
+    decision: ApplicationStatus,
+    note: &str,
+) -> Result<&'static str, DecideFail> {
+    let a = &rec.application;
+    if !a.status.can_become(decision) {
+        return Err(DecideFail::Meanwhile);
+    }
+    let now = Timestamp::now();
+    let decision_id = new_id(now);
+    let (phone, _) = crate::program::open_answers(&state.vault, rec)?;
+    let (accept, mail, action, done) = match decision {
+        ApplicationStatus::Accepted => (Some(acceptance(state, me, a, &phone, now)?), None, Action::ApplicationAccept, "accepted"),
+        ApplicationStatus::Declined => (None, Some(decline_mail(state, a, now).await?), Action::ApplicationDecline, "declined"),
+        _ => (None, None, Action::ApplicationWaitlist, "waitlisted"),
+    };
+    let d = Decide {
+        application_id: a.id.clone(),
+        decision,
+        note: (!note.is_empty()).then(|| state.vault.seal(note_context(&decision_id), note.as_bytes())),
+        decision_id,
+        decided_by: me.id.clone(),
+        accept,
+        mail,
+    };
+    match state.store.decide_application(d, AuditEvent::new(Some(&me.id), action, &a.id), now).await {
+        Ok(()) => Ok(done),
+        Err(StoreError::Conflict(Constraint::ApplicationDecided)) => Err(DecideFail::Meanwhile),
+        Err(StoreError::Conflict(Constraint::UserEmail)) => Err(DecideFail::HasAccount),
+        Err(e) => Err(DecideFail::Error(e.into())),
+    }
+}
+
 pub async fn decide(
     State(state): State<AppState>,
     Staff(me): Staff,
@@ -348,7 +401,6 @@ pub async fn decide(
 ) -> Result<Response, AppError> {
     let tr = c.tr;
     let rec = application_in_scope(&state, &me, &id).await?;
-    let a = rec.application.clone();
     let note = form.note.replace("\r\n", "\n").trim().to_owned();
     let typed = (form.decision.clone(), note.clone());
     let mut errors = Vec::new();
@@ -362,39 +414,14 @@ pub async fn decide(
     let Some(decision) = decision.filter(|_| errors.is_empty()) else {
         return page(&state, c, &me, rec, None, typed, errors).await;
     };
-    if !a.status.can_become(decision) {
-        return Ok(Redirect::to(&format!("/admin/applications/{}?done=meanwhile", a.id)).into_response());
-    }
-    let now = Timestamp::now();
-    let decision_id = new_id(now);
-    let (phone, _) = crate::program::open_answers(&state.vault, &rec)?;
-    let (accept, mail, action, done) = match decision {
-        ApplicationStatus::Accepted => {
-            (Some(acceptance(&state, &me, &a, &phone, now)?), None, Action::ApplicationAccept, "accepted")
-        }
-        ApplicationStatus::Declined => {
-            (None, Some(decline_mail(&state, &a, now).await?), Action::ApplicationDecline, "declined")
-        }
-        _ => (None, None, Action::ApplicationWaitlist, "waitlisted"),
-    };
-    let d = Decide {
-        application_id: a.id.clone(),
-        decision,
-        note: (!note.is_empty()).then(|| state.vault.seal(note_context(&decision_id), note.as_bytes())),
-        decision_id,
-        decided_by: me.user.id.clone(),
-        accept,
-        mail,
-    };
-    match state.store.decide_application(d, AuditEvent::new(Some(&me.user.id), action, &a.id), now).await {
-        Ok(()) => Ok(Redirect::to(&format!("/admin/applications/{}?done={done}", a.id)).into_response()),
-        Err(StoreError::Conflict(Constraint::ApplicationDecided)) => {
-            Ok(Redirect::to(&format!("/admin/applications/{}?done=meanwhile", a.id)).into_response())
-        }
-        Err(StoreError::Conflict(Constraint::UserEmail)) => {
+    let id = rec.application.id.clone();
+    match decide_core(&state, &me.user, &rec, decision, &note).await {
+        Ok(done) => Ok(Redirect::to(&format!("/admin/applications/{id}?done={done}")).into_response()),
+        Err(DecideFail::Meanwhile) => Ok(Redirect::to(&format!("/admin/applications/{id}?done=meanwhile")).into_response()),
+        Err(DecideFail::HasAccount) => {
             let errors = vec![FieldError { field: "decision", message: tr.t("error-applicant-has-account") }];
             page(&state, c, &me, rec, None, typed, errors).await
         }
-        Err(e) => Err(e.into()),
+        Err(DecideFail::Error(e)) => Err(e),
     }
 }

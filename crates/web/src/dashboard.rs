@@ -47,7 +47,7 @@ pub async fn home(
     }
     let (mut counts, mut pending) = (Vec::new(), Vec::new());
     if staff {
-        let people = crate::people::visible(&state, &s).await?;
+        let people = crate::people::visible(&state, &s.user).await?;
         let zone = format::zone_of(user);
         let count = |f: &dyn Fn(&kiteline_store::User) -> bool| people.iter().filter(|u| f(u)).count();
         counts = vec![

@@ -31,11 +31,11 @@ use crate::routes::{html, parse_their_name};
 use crate::security::{Admin, ClientNet, Page, Signed, Staff};
 
 /// Whether `me` may see and manage `target` (the chapter-scope rule is `core`'s).
-pub(crate) fn in_scope(state: &AppState, me: &Signed, target: &User) -> bool {
-    target.id == me.user.id
+pub(crate) fn in_scope(state: &AppState, me: &User, target: &User) -> bool {
+    target.id == me.id
         || account::manages(
-            me.user.role,
-            me.user.chapter_id.as_ref(),
+            me.role,
+            me.chapter_id.as_ref(),
             target.role,
             target.chapter_id.as_ref(),
             state.config.chapter_coordinators_see_at_large,
@@ -43,7 +43,7 @@ pub(crate) fn in_scope(state: &AppState, me: &Signed, target: &User) -> bool {
 }
 
 /// The people `me` may see.
-pub(crate) async fn visible(state: &AppState, me: &Signed) -> Result<Vec<User>, AppError> {
+pub(crate) async fn visible(state: &AppState, me: &User) -> Result<Vec<User>, AppError> {
     Ok(state.store.list_users().await?.into_iter().filter(|u| in_scope(state, me, u)).collect())
 }
 
@@ -124,7 +124,7 @@ async fn list_page(
             .and_then(|id| chapters.iter().find(|c| &c.id == id).map(|c| c.name.clone()))
             .unwrap_or_else(|| tr.t("users-at-large"))
     };
-    let mut people = visible(state, me).await?;
+    let mut people = visible(state, &me.user).await?;
     if ["active", "invited", "disabled"].contains(&q.status.as_str()) {
         people.retain(|u| status_key(u) == q.status);
     }
@@ -317,7 +317,7 @@ pub async fn invite(
 async fn person_in_scope(state: &AppState, me: &Signed, id: &str) -> Result<User, AppError> {
     let id = Id::parse(id).ok_or(AppError::NotFound)?;
     let user = state.store.user_by_id(&id).await?.ok_or(AppError::NotFound)?;
-    if !in_scope(state, me, &user) {
+    if !in_scope(state, &me.user, &user) {
         return Err(AppError::NotFound);
     }
     Ok(user)

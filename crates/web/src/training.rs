@@ -395,6 +395,86 @@ fn video_link_ok(s: &str) -> bool {
         && !s.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
+/// A session to schedule, its times already read.
+pub(crate) struct SessionInput {
+    pub module: String,
+    pub times: Option<(Timestamp, Timestamp)>,
+    pub time_zone: String,
+    pub capacity: Option<u32>,
+    pub video_link: String,
+    pub trainer: String,
+}
+
+/// Checks and schedules a session (the web's and the API's one path):
+/// the session's id, or the problems, field by field.
+pub(crate) async fn schedule_core(
+    state: &AppState,
+    me: &User,
+    tr: Tr,
+    input: SessionInput,
+    mut errors: Vec<FieldError>,
+) -> Result<Result<Id, Vec<FieldError>>, AppError> {
+    let modules = state.store.modules().await?;
+    let module = Id::parse(&input.module)
+        .and_then(|id| modules.iter().find(|m| m.id == id && !m.retired && m.completion == Completion::Session));
+    if module.is_none() {
+        errors.push(FieldError { field: "module", message: tr.t("error-session-module") });
+    }
+    if TimeZone::get(&input.time_zone).is_err() {
+        errors.push(FieldError { field: "time_zone", message: tr.t("error-time-zone") });
+    }
+    if input.capacity.is_none_or(|c| !(1..=500).contains(&c)) {
+        errors.push(FieldError { field: "capacity", message: tr.t("error-session-capacity") });
+    }
+    if !input.video_link.is_empty() && !video_link_ok(&input.video_link) {
+        errors.push(FieldError { field: "video_link", message: tr.t("error-session-link") });
+    }
+    let trainer = if input.trainer.is_empty() {
+        Some(None)
+    } else {
+        let id = Id::parse(&input.trainer);
+        let known = match &id {
+            Some(id) => state.store.user_by_id(id).await?.is_some_and(|u| crate::clearance::in_use(&u)),
+            None => false,
+        };
+        known.then_some(id)
+    };
+    if trainer.is_none() {
+        errors.push(FieldError { field: "trainer", message: tr.t("error-session-trainer") });
+    }
+    if let Some((s, e)) = input.times {
+        if s <= Timestamp::now() {
+            errors.push(FieldError { field: "date", message: tr.t("error-session-past") });
+        } else if e <= s {
+            errors.push(FieldError { field: "end", message: tr.t("error-session-end") });
+        }
+    }
+    let (Some(module), Some((starts_at, ends_at)), Some(capacity), Some(trainer)) =
+        (module, input.times, input.capacity, trainer)
+    else {
+        return Ok(Err(errors));
+    };
+    if !errors.is_empty() {
+        return Ok(Err(errors));
+    }
+    let now = Timestamp::now();
+    let id = new_id(now);
+    let video_link =
+        (!input.video_link.is_empty()).then(|| state.vault.seal(video_context(&id), input.video_link.as_bytes()));
+    let s = NewTrainingSession {
+        id: id.clone(),
+        module_id: module.id.clone(),
+        starts_at,
+        ends_at,
+        time_zone: input.time_zone,
+        capacity,
+        video_link,
+        trainer_id: trainer,
+    };
+    state.store.schedule_session(s, AuditEvent::new(Some(&me.id), Action::SessionSchedule, &id), now).await?;
+    Ok(Ok(id))
+}
+
 pub async fn schedule(
     State(state): State<AppState>,
     Staff(me): Staff,
@@ -413,12 +493,6 @@ pub async fn schedule(
         trainer: f.trainer.clone(),
     };
     let mut errors = Vec::new();
-    let modules = state.store.modules().await?;
-    let module = Id::parse(&typed.module)
-        .and_then(|id| modules.iter().find(|m| m.id == id && !m.retired && m.completion == Completion::Session));
-    if module.is_none() {
-        errors.push(FieldError { field: "module", message: tr.t("error-session-module") });
-    }
     let date: Option<Date> = typed.date.parse().ok();
     if date.is_none() {
         errors.push(FieldError { field: "date", message: tr.t("error-session-date") });
@@ -427,68 +501,30 @@ pub async fn schedule(
     if start.is_none() {
         errors.push(FieldError { field: "start", message: tr.t("error-session-start") });
     }
-    let end: Option<Time> = typed.end.parse().ok().filter(|e| start.is_none_or(|s| *e > s));
-    if end.is_none() {
+    let end: Option<Time> = typed.end.parse().ok();
+    if end.is_none() || matches!((start, end), (Some(s), Some(e)) if e <= s) {
         errors.push(FieldError { field: "end", message: tr.t("error-session-end") });
     }
     let zone = TimeZone::get(&typed.time_zone).ok();
-    if zone.is_none() {
-        errors.push(FieldError { field: "time_zone", message: tr.t("error-time-zone") });
-    }
-    let capacity = typed.capacity.parse::<u32>().ok().filter(|c| (1..=500).contains(c));
-    if capacity.is_none() {
-        errors.push(FieldError { field: "capacity", message: tr.t("error-session-capacity") });
-    }
-    if !typed.video_link.is_empty() && !video_link_ok(&typed.video_link) {
-        errors.push(FieldError { field: "video_link", message: tr.t("error-session-link") });
-    }
-    let trainer = if typed.trainer.is_empty() {
-        Some(None)
-    } else {
-        let id = Id::parse(&typed.trainer);
-        let known = match &id {
-            Some(id) => state.store.user_by_id(id).await?.is_some_and(|u| crate::clearance::in_use(&u)),
-            None => false,
-        };
-        known.then_some(id)
-    };
-    if trainer.is_none() {
-        errors.push(FieldError { field: "trainer", message: tr.t("error-session-trainer") });
-    }
     let times = match (date, start, end, &zone) {
-        (Some(d), Some(s), Some(e), Some(z)) => instant(d, s, z).zip(instant(d, e, z)),
+        (Some(d), Some(s), Some(e), Some(z)) if e > s => instant(d, s, z).zip(instant(d, e, z)),
         _ => None,
     };
-    if let Some((s, _)) = times
-        && s <= Timestamp::now()
-    {
-        errors.push(FieldError { field: "date", message: tr.t("error-session-past") });
-    }
-    let (Some(module), Some((starts_at, ends_at)), Some(capacity), Some(trainer)) = (module, times, capacity, trainer)
-    else {
-        let forms = (blank_forms(&me).0, typed);
-        return admin_page(&state, c, &me, None, forms, errors).await;
-    };
-    if !errors.is_empty() {
-        let forms = (blank_forms(&me).0, typed);
-        return admin_page(&state, c, &me, None, forms, errors).await;
-    }
-    let now = Timestamp::now();
-    let id = new_id(now);
-    let video_link =
-        (!typed.video_link.is_empty()).then(|| state.vault.seal(video_context(&id), typed.video_link.as_bytes()));
-    let s = NewTrainingSession {
-        id: id.clone(),
-        module_id: module.id.clone(),
-        starts_at,
-        ends_at,
+    let input = SessionInput {
+        module: typed.module.clone(),
+        times,
         time_zone: typed.time_zone.clone(),
-        capacity,
-        video_link,
-        trainer_id: trainer,
+        capacity: typed.capacity.parse().ok(),
+        video_link: typed.video_link.clone(),
+        trainer: typed.trainer.clone(),
     };
-    state.store.schedule_session(s, AuditEvent::new(Some(&me.user.id), Action::SessionSchedule, &id), now).await?;
-    Ok(Redirect::to("/admin/training?done=session#schedule").into_response())
+    match schedule_core(&state, &me.user, tr, input, errors).await? {
+        Ok(_) => Ok(Redirect::to("/admin/training?done=session#schedule").into_response()),
+        Err(errors) => {
+            let forms = (blank_forms(&me).0, typed);
+            admin_page(&state, c, &me, None, forms, errors).await
+        }
+    }
 }
 
 /// The volunteer's own page: the series with where they stand, upcoming
@@ -588,7 +624,7 @@ pub(crate) async fn mine_with(
     )
 }
 
-async fn session_by_id(state: &AppState, id: &str) -> Result<TrainingSession, AppError> {
+pub(crate) async fn session_by_id(state: &AppState, id: &str) -> Result<TrainingSession, AppError> {
     let id = Id::parse(id).ok_or(AppError::NotFound)?;
     state.store.training_session(&id).await?.ok_or(AppError::NotFound)
 }
@@ -789,8 +825,49 @@ pub(crate) fn grant_for(
     }
 }
 
-/// Marks attendance: only the session's trainer or a coordinator, once it
-/// has started. Those present gain the module (once per session).
+/// Why attendance was not marked.
+pub(crate) enum MarkFail {
+    NotAllowed,
+    TooEarly,
+    /// Someone marked is not signed up, or nothing was marked.
+    Unknown,
+}
+
+/// Marks attendance (the web's and the API's one path): only the
+/// session's trainer or a coordinator, once it has started. Those present
+/// gain the module, once per session.
+pub(crate) async fn attendance_core(
+    state: &AppState,
+    me: &User,
+    s: &TrainingSession,
+    marks: Vec<(Id, bool)>,
+) -> Result<Result<(), MarkFail>, AppError> {
+    if !can_mark(me, s) {
+        return Ok(Err(MarkFail::NotAllowed));
+    }
+    let now = Timestamp::now();
+    if now < s.starts_at {
+        return Ok(Err(MarkFail::TooEarly));
+    }
+    let signups = state.store.signups(&s.id).await?;
+    if marks.is_empty() || marks.iter().any(|(u, _)| !signups.iter().any(|x| &x.user_id == u)) {
+        return Ok(Err(MarkFail::Unknown));
+    }
+    let modules = state.store.modules().await?;
+    let module = modules.iter().find(|m| m.id == s.module_id).ok_or(AppError::NotFound)?;
+    let held = state.store.all_qualifications().await?;
+    let grants = marks
+        .iter()
+        .filter(|(_, present)| *present)
+        .filter(|(u, _)| !held.iter().any(|q| &q.user_id == u && q.session_id.as_ref() == Some(&s.id)))
+        .filter(|_| module.completion == Completion::Session)
+        .map(|(u, _)| grant_for(module, &held, u, s, &me.id, now))
+        .collect();
+    let event = AuditEvent::new(Some(&me.id), Action::AttendanceMark, &s.id);
+    state.store.mark_attendance(&s.id, marks, &me.id, grants, event, now).await?;
+    Ok(Ok(()))
+}
+
 pub async fn attendance(
     State(state): State<AppState>,
     Member(me): Member,
@@ -803,11 +880,6 @@ pub async fn attendance(
     if !can_mark(&me.user, &s) {
         return Err(AppError::Forbidden);
     }
-    let now = Timestamp::now();
-    if now < s.starts_at {
-        let errors = vec![FieldError { field: "main", message: tr.t("session-mark-later") }];
-        return session_page(&state, c, &me, &s, None, errors).await;
-    }
     let signups = state.store.signups(&s.id).await?;
     let mut marks = Vec::new();
     for x in &signups {
@@ -818,21 +890,16 @@ pub async fn attendance(
             Some(_) => return Err(AppError::BadRequest),
         }
     }
-    if marks.is_empty() {
-        let errors = vec![FieldError { field: "main", message: tr.t("error-attendance") }];
-        return session_page(&state, c, &me, &s, None, errors).await;
+    match attendance_core(&state, &me.user, &s, marks).await? {
+        Ok(()) => Ok(to_session(&s, "marked")),
+        Err(MarkFail::NotAllowed) => Err(AppError::Forbidden),
+        Err(MarkFail::TooEarly) => {
+            let errors = vec![FieldError { field: "main", message: tr.t("session-mark-later") }];
+            session_page(&state, c, &me, &s, None, errors).await
+        }
+        Err(MarkFail::Unknown) => {
+            let errors = vec![FieldError { field: "main", message: tr.t("error-attendance") }];
+            session_page(&state, c, &me, &s, None, errors).await
+        }
     }
-    let modules = state.store.modules().await?;
-    let module = modules.iter().find(|m| m.id == s.module_id).ok_or(AppError::NotFound)?;
-    let held = state.store.all_qualifications().await?;
-    let grants = marks
-        .iter()
-        .filter(|(_, present)| *present)
-        .filter(|(u, _)| !held.iter().any(|q| &q.user_id == u && q.session_id.as_ref() == Some(&s.id)))
-        .filter(|_| module.completion == Completion::Session)
-        .map(|(u, _)| grant_for(module, &held, u, &s, &me.user.id, now))
-        .collect();
-    let event = AuditEvent::new(Some(&me.user.id), Action::AttendanceMark, &s.id);
-    state.store.mark_attendance(&s.id, marks, &me.user.id, grants, event, now).await?;
-    Ok(to_session(&s, "marked"))
 }

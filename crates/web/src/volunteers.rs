@@ -57,7 +57,7 @@ async fn entries(state: &AppState, me: &Signed, lang: &str) -> Result<Vec<Entry>
     let held = state.store.all_qualifications().await?;
     let standings = state.store.standings().await?;
     let mut out = Vec::new();
-    for u in crate::people::visible(state, me).await? {
+    for u in crate::people::visible(state, &me.user).await? {
         if u.role != Role::Volunteer {
             continue;
         }
@@ -79,7 +79,7 @@ async fn entries(state: &AppState, me: &Signed, lang: &str) -> Result<Vec<Entry>
         });
     }
     for a in state.store.applications().await? {
-        if matches!(a.status, ApplicationStatus::New | ApplicationStatus::Waitlisted) && crate::applications::in_scope(me, &a) {
+        if matches!(a.status, ApplicationStatus::New | ApplicationStatus::Waitlisted) && crate::applications::in_scope(&me.user, &a) {
             out.push(Entry {
                 href: format!("/admin/applications/{}", a.id),
                 name: a.name,
@@ -242,6 +242,10 @@ pub async fn export(
 
 /// A volunteer account `me` may see.
 async fn volunteer(state: &AppState, me: &Signed, id: &str) -> Result<User, AppError> {
+    volunteer_for(state, &me.user, id).await
+}
+
+pub(crate) async fn volunteer_for(state: &AppState, me: &User, id: &str) -> Result<User, AppError> {
     let id = Id::parse(id).ok_or(AppError::NotFound)?;
     let u = state.store.user_by_id(&id).await?.ok_or(AppError::NotFound)?;
     if u.role != Role::Volunteer || !crate::people::in_scope(state, me, &u) {
@@ -378,31 +382,32 @@ pub struct GrantForm {
     date: String,
 }
 
-/// A coordinator's sign-off (or a shadow shift's): the module's
-/// qualification from that day, renewals continuing as the rule says.
-pub async fn grant(
-    State(state): State<AppState>,
-    Staff(me): Staff,
-    Page(c): Page,
-    Path(id): Path<String>,
-    Form(f): Form<GrantForm>,
-) -> Result<Response, AppError> {
-    let tr = c.tr;
-    let u = volunteer(&state, &me, &id).await?;
+/// Records a completion a coordinator vouches for (a sign-off, or a shadow
+/// shift): the module's qualification from that day, renewals continuing
+/// as the rule says. The web's and the API's one path.
+pub(crate) async fn grant_core(
+    state: &AppState,
+    me: &User,
+    tr: Tr,
+    u: &User,
+    module: &str,
+    date: &str,
+) -> Result<Result<(), Vec<FieldError>>, AppError> {
     let now = Timestamp::now();
     let mut errors = Vec::new();
     let modules = state.store.modules().await?;
-    let module = Id::parse(&f.module).and_then(|id| modules.iter().find(|m| m.id == id && !m.retired).cloned());
+    let module = Id::parse(module).and_then(|id| modules.iter().find(|m| m.id == id && !m.retired).cloned());
     if module.is_none() {
         errors.push(FieldError { field: "module", message: tr.t("error-grant-module") });
     }
-    let today = now.to_zoned(format::zone_of(&me.user)).date();
-    let date: Option<Date> = f.date.trim().parse().ok().filter(|d| *d <= today);
+    let today = now.to_zoned(format::zone_of(me)).date();
+    let date: Option<Date> = date.trim().parse().ok().filter(|d| *d <= today);
     if date.is_none() {
         errors.push(FieldError { field: "date", message: tr.t("error-grant-date") });
     }
-    let (Some(module), Some(date)) = (module, date) else { return record(&state, c, &me, &u, None, errors).await };
-    let held: Vec<_> = state.store.qualifications_of(&u.id).await?.iter().filter(|q| q.module_id == module.id).map(|q| q.held()).collect();
+    let (Some(module), Some(date)) = (module, date) else { return Ok(Err(errors)) };
+    let held: Vec<_> =
+        state.store.qualifications_of(&u.id).await?.iter().filter(|q| q.module_id == module.id).map(|q| q.held()).collect();
     let g = volunteer::grant(&module.rule("en"), &held, date);
     let source = if module.completion == Completion::ShadowShift { Completion::ShadowShift } else { Completion::SignOff };
     let q = NewQualification {
@@ -413,10 +418,24 @@ pub async fn grant(
         expires_on: g.expires_on,
         source,
         session_id: None,
-        granted_by: Some(me.user.id.clone()),
+        granted_by: Some(me.id.clone()),
     };
-    state.store.grant_qualification(q, AuditEvent::new(Some(&me.user.id), Action::QualificationGrant, &u.id), now).await?;
-    Ok(Redirect::to(&format!("/admin/volunteers/{}?done=granted", u.id)).into_response())
+    state.store.grant_qualification(q, AuditEvent::new(Some(&me.id), Action::QualificationGrant, &u.id), now).await?;
+    Ok(Ok(()))
+}
+
+pub async fn grant(
+    State(state): State<AppState>,
+    Staff(me): Staff,
+    Page(c): Page,
+    Path(id): Path<String>,
+    Form(f): Form<GrantForm>,
+) -> Result<Response, AppError> {
+    let u = volunteer(&state, &me, &id).await?;
+    match grant_core(&state, &me.user, c.tr, &u, &f.module, &f.date).await? {
+        Ok(()) => Ok(Redirect::to(&format!("/admin/volunteers/{}?done=granted", u.id)).into_response()),
+        Err(errors) => record(&state, c, &me, &u, None, errors).await,
+    }
 }
 
 #[derive(Deserialize)]
