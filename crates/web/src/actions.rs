@@ -245,7 +245,8 @@ pub async fn expiry_reminders(ctx: Ctx<'_>, now: Timestamp) -> Result<usize, Que
         let lang = Lang::from_tag(&u.locale).unwrap_or(Lang::En);
         for days in kiteline_core::volunteer::REMINDER_DAYS {
             for due in kiteline_core::volunteer::due_for_reminder(&held, today, days) {
-                let Some(q) = mine.iter().find(|q| q.module_id.as_str() == due.module_id && q.expires_on == due.expires_on)
+                let Some(q) =
+                    mine.iter().find(|q| q.module_id.as_str() == due.module_id && q.expires_on == due.expires_on)
                 else {
                     continue;
                 };

@@ -22,7 +22,7 @@ pub struct Caller {
     pub token: ApiToken,
 }
 
-fn api_error(status: StatusCode, message: &str) -> Response {
+pub(crate) fn api_error(status: StatusCode, message: &str) -> Response {
     let mut r = (status, Json(json!({ "error": message }))).into_response();
     if status == StatusCode::UNAUTHORIZED {
         r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
@@ -63,8 +63,16 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 impl Caller {
+    /// A 403 unless the token has `scope` and its owner coordinates.
+    pub(crate) fn denied_staff(&self, scope: TokenScope) -> Option<Response> {
+        self.denied(scope).or_else(|| {
+            (self.user.role < Role::Coordinator)
+                .then(|| api_error(StatusCode::FORBIDDEN, "only coordinators and admins may do this"))
+        })
+    }
+
     /// A 403 when the token's scope (or, for admin calls, its owner's role) falls short.
-    fn denied(&self, scope: TokenScope) -> Option<Response> {
+    pub(crate) fn denied(&self, scope: TokenScope) -> Option<Response> {
         let admin_ok = scope < TokenScope::Admin || self.user.role == Role::Admin;
         (self.token.scope < scope || !admin_ok)
             .then(|| api_error(StatusCode::FORBIDDEN, "the token's scope or its owner's role does not allow this"))

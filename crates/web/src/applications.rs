@@ -371,8 +371,12 @@ pub(crate) async fn decide_core(
     let decision_id = new_id(now);
     let (phone, _) = crate::program::open_answers(&state.vault, rec)?;
     let (accept, mail, action, done) = match decision {
-        ApplicationStatus::Accepted => (Some(acceptance(state, me, a, &phone, now)?), None, Action::ApplicationAccept, "accepted"),
-        ApplicationStatus::Declined => (None, Some(decline_mail(state, a, now).await?), Action::ApplicationDecline, "declined"),
+        ApplicationStatus::Accepted => {
+            (Some(acceptance(state, me, a, &phone, now)?), None, Action::ApplicationAccept, "accepted")
+        }
+        ApplicationStatus::Declined => {
+            (None, Some(decline_mail(state, a, now).await?), Action::ApplicationDecline, "declined")
+        }
         _ => (None, None, Action::ApplicationWaitlist, "waitlisted"),
     };
     let d = Decide {
@@ -417,7 +421,9 @@ pub async fn decide(
     let id = rec.application.id.clone();
     match decide_core(&state, &me.user, &rec, decision, &note).await {
         Ok(done) => Ok(Redirect::to(&format!("/admin/applications/{id}?done={done}")).into_response()),
-        Err(DecideFail::Meanwhile) => Ok(Redirect::to(&format!("/admin/applications/{id}?done=meanwhile")).into_response()),
+        Err(DecideFail::Meanwhile) => {
+            Ok(Redirect::to(&format!("/admin/applications/{id}?done=meanwhile")).into_response())
+        }
         Err(DecideFail::HasAccount) => {
             let errors = vec![FieldError { field: "decision", message: tr.t("error-applicant-has-account") }];
             page(&state, c, &me, rec, None, typed, errors).await

@@ -9,9 +9,6 @@ use kiteline_store::{Module, Qualification, Standing, User};
 use kiteline_templates::Tr;
 use kiteline_templates::pages::Tag;
 
-use crate::AppState;
-use crate::error::AppError;
-
 /// Today in the person's zone.
 pub fn today_for(user: &User, now: Timestamp) -> Date {
     now.to_zoned(crate::format::zone_of(user)).date()
@@ -34,14 +31,6 @@ pub fn evaluate(
     let rules: Vec<_> = modules.iter().map(|m| m.rule(lang)).collect();
     let held: Vec<_> = held.iter().filter(|q| q.user_id == user.id).map(Qualification::held).collect();
     volunteer::clearance(in_use(user), standing, &rules, &held, day)
-}
-
-/// One person's clearance today, read from the store.
-pub async fn of(state: &AppState, user: &User, tr: Tr) -> Result<Result<(), NotCleared>, AppError> {
-    let modules = state.store.modules().await?;
-    let held = state.store.qualifications_of(&user.id).await?;
-    let standing = state.store.standing(&user.id).await?;
-    Ok(evaluate(user, standing, &modules, &held, today_for(user, Timestamp::now()), tr.lang().code()))
 }
 
 /// The refusal in words, one line per reason (each module named).

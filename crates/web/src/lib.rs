@@ -26,6 +26,7 @@ use kiteline_store::vault::Vault;
 mod account;
 pub mod actions;
 pub mod api;
+mod api_program;
 mod applications;
 mod audit_log;
 mod auth;
@@ -40,6 +41,8 @@ pub mod logo;
 pub mod mail;
 pub mod middleware;
 pub mod multipart;
+mod openapi;
+mod pages_fields;
 pub mod password;
 mod people;
 mod program;
@@ -49,6 +52,7 @@ mod settings;
 pub mod site;
 pub mod tokens;
 mod training;
+mod volunteers;
 
 /// Settings the web layer needs, derived from the configuration.
 #[derive(Clone, Debug)]
@@ -178,6 +182,13 @@ pub fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)
         ("POST", "/admin/training/modules/{id}", post(training::update_module)),
         ("POST", "/admin/training/sessions", post(training::schedule)),
         ("GET", "/training", get(training::mine)),
+        ("POST", "/training/pause", post(volunteers::pause)),
+        ("POST", "/training/resume", post(volunteers::resume)),
+        ("GET", "/admin/volunteers", get(volunteers::list)),
+        ("POST", "/admin/volunteers/export", post(volunteers::export)),
+        ("GET", "/admin/volunteers/{id}", get(volunteers::show)),
+        ("POST", "/admin/volunteers/{id}/grant", post(volunteers::grant)),
+        ("POST", "/admin/volunteers/{id}/standing", post(volunteers::set_standing)),
         ("GET", "/training/sessions/{id}", get(training::session)),
         ("POST", "/training/sessions/{id}/signup", post(training::sign_up)),
         ("POST", "/training/sessions/{id}/leave", post(training::leave)),
@@ -197,6 +208,18 @@ pub fn route_table() -> Vec<(&'static str, &'static str, MethodRouter<AppState>)
         ("GET", "/api/v1/me", get(api::me)),
         ("POST", "/api/v1/me/logout-everywhere", post(api::logout_everywhere)),
         ("GET", "/api/v1/users", get(api::users)),
+        ("GET", "/api/v1/openapi.json", get(openapi::document)),
+        ("GET", "/api/v1/applications", get(api_program::applications)),
+        ("GET", "/api/v1/applications/{id}", get(api_program::application)),
+        ("POST", "/api/v1/applications/{id}/decision", post(api_program::decide)),
+        ("GET", "/api/v1/volunteers", get(api_program::volunteers)),
+        ("GET", "/api/v1/volunteers/{id}", get(api_program::volunteer)),
+        ("POST", "/api/v1/volunteers/{id}/qualifications", post(api_program::grant)),
+        ("GET", "/api/v1/training/modules", get(api_program::modules)),
+        ("GET", "/api/v1/training/sessions", get(api_program::sessions)),
+        ("POST", "/api/v1/training/sessions", post(api_program::schedule)),
+        ("GET", "/api/v1/training/sessions/{id}", get(api_program::session)),
+        ("POST", "/api/v1/training/sessions/{id}/attendance", post(api_program::attendance)),
     ]
 }
 

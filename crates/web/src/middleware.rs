@@ -64,8 +64,28 @@ pub async fn error_pages(State(state): State<crate::AppState>, req: Request, nex
     let site = state.site.current();
     let csrf = req.extensions().get::<crate::security::CsrfToken>().map(|t| t.0.clone()).unwrap_or_default();
     let nav = req.extensions().get::<crate::security::Auth>().and_then(|a| a.nav());
+    let api = req.uri().path().starts_with("/api/");
     let response = next.run(req).await;
     let status = response.status();
+    // The API answers its errors in JSON, as its document says.
+    if api {
+        let is_json = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.to_str().is_ok_and(|v| v.starts_with("application/json")));
+        if status.is_client_error() || status.is_server_error() {
+            if is_json {
+                return response;
+            }
+            let message = status.canonical_reason().unwrap_or("error").to_ascii_lowercase();
+            let (mut parts, _) = response.into_parts();
+            parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            parts.headers.remove(header::CONTENT_LENGTH);
+            let body = serde_json::json!({ "error": message }).to_string();
+            return Response::from_parts(parts, axum::body::Body::from(body));
+        }
+        return response;
+    }
     let marked = response.extensions().get::<ErrorPage>().copied();
     let is_plain = response
         .headers()
