@@ -155,8 +155,11 @@ async fn training_card(state: &AppState, user: &kiteline_store::User, tr: Tr) ->
     let held_rows = modules
         .iter()
         .filter_map(|m| {
-            let best =
-                held.iter().filter(|q| q.module_id == m.id && q.held().valid_on(today)).max_by_key(|q| q.expires_on)?;
+            // The longest-lasting valid one: forever (no expiry) beats any date.
+            let best = held
+                .iter()
+                .filter(|q| q.module_id == m.id && q.held().valid_on(today))
+                .max_by_key(|q| q.expires_on.map_or((1, jiff::civil::Date::MIN), |d| (0, d)))?;
             let until = best.expires_on.map_or_else(
                 || tr.t("module-forever"),
                 |d| tr.t_with("qualification-until", &[("date", &d.to_string())]),

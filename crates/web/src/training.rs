@@ -566,7 +566,15 @@ pub(crate) async fn mine_with(
         .filter(|m| !m.retired)
         .map(|m| {
             let mine: Vec<_> = held.iter().filter(|q| q.module_id == m.id).collect();
-            let current = mine.iter().filter(|q| q.held().valid_on(today)).filter_map(|q| Some(q.expires_on)).max();
+            // The longest-lasting valid one: forever beats any date.
+            let valid: Vec<_> = mine.iter().filter(|q| q.held().valid_on(today)).collect();
+            let current = if valid.is_empty() {
+                None
+            } else if valid.iter().any(|q| q.expires_on.is_none()) {
+                Some(None)
+            } else {
+                Some(valid.iter().filter_map(|q| q.expires_on).max())
+            };
             let tag = match current {
                 Some(None) => (Tag::new(tr.t("qualification-held"), "ok"), String::new()),
                 Some(Some(until)) => (

@@ -65,7 +65,8 @@ async fn entries(state: &AppState, me: &Signed, lang: &str) -> Result<Vec<Entry>
         let today = crate::clearance::today_for(&u, now);
         let mine: Vec<_> = held.iter().filter(|q| q.user_id == u.id).cloned().collect();
         let c = crate::clearance::evaluate(&u, standing, &modules, &mine, today, lang);
-        let done = required.iter().filter(|m| mine.iter().any(|q| q.module_id == m.id && q.held().valid_on(today))).count();
+        let done =
+            required.iter().filter(|m| mine.iter().any(|q| q.module_id == m.id && q.held().valid_on(today))).count();
         out.push(Entry {
             href: format!("/admin/volunteers/{}", u.id),
             name: u.name.clone(),
@@ -79,7 +80,9 @@ async fn entries(state: &AppState, me: &Signed, lang: &str) -> Result<Vec<Entry>
         });
     }
     for a in state.store.applications().await? {
-        if matches!(a.status, ApplicationStatus::New | ApplicationStatus::Waitlisted) && crate::applications::in_scope(&me.user, &a) {
+        if matches!(a.status, ApplicationStatus::New | ApplicationStatus::Waitlisted)
+            && crate::applications::in_scope(&me.user, &a)
+        {
             out.push(Entry {
                 href: format!("/admin/applications/{}", a.id),
                 name: a.name,
@@ -93,7 +96,7 @@ async fn entries(state: &AppState, me: &Signed, lang: &str) -> Result<Vec<Entry>
             });
         }
     }
-    out.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    out.sort_by_key(|e| e.name.to_lowercase());
     Ok(out)
 }
 
@@ -136,7 +139,8 @@ async fn directory(
             href: e.href,
             name: e.name,
             status: status_tag(tr, e.status),
-            progress: tr.t_with("volunteers-progress-of", &[("done", &e.done.to_string()), ("total", &e.total.to_string())]),
+            progress: tr
+                .t_with("volunteers-progress-of", &[("done", &e.done.to_string()), ("total", &e.total.to_string())]),
             chapter: chapter_name(&e.chapter_id),
             languages: e.languages.replace(',', ", "),
             time_zone: e.time_zone,
@@ -149,9 +153,15 @@ async fn directory(
         status,
         VolunteersPage {
             rows,
-            statuses: Status::ALL.iter().map(|s| (s.as_str(), status_tag(tr, *s).text, q.status == s.as_str())).collect(),
+            statuses: Status::ALL
+                .iter()
+                .map(|s| (s.as_str(), status_tag(tr, *s).text, q.status == s.as_str()))
+                .collect(),
             chapters: chapter_options,
-            languages: crate::account::LANGUAGES.iter().map(|(code, label)| (*code, *label, q.language == *code)).collect(),
+            languages: crate::account::LANGUAGES
+                .iter()
+                .map(|(code, label)| (*code, *label, q.language == *code))
+                .collect(),
             filtered: !(q.status.is_empty() && q.chapter.is_empty() && q.language.is_empty()),
             f_status: q.status,
             f_chapter: q.chapter,
@@ -310,7 +320,11 @@ async fn record(
         if let Some(s) = state.store.training_session(&sg.session_id).await? {
             sessions.push(kiteline_templates::pages::TrainingSessionRow {
                 id: s.id.to_string(),
-                module: modules.iter().find(|m| m.id == s.module_id).map(|m| m.title(lang).to_owned()).unwrap_or_default(),
+                module: modules
+                    .iter()
+                    .find(|m| m.id == s.module_id)
+                    .map(|m| m.title(lang).to_owned())
+                    .unwrap_or_default(),
                 starts: format::moment(s.starts_at, &zone, tr),
                 ends: format::moment(s.ends_at, &zone, tr),
                 seats: format!("{} / {}", s.signed_up, s.capacity),
@@ -323,7 +337,9 @@ async fn record(
     let grantable = modules
         .iter()
         .filter(|m| !m.retired)
-        .map(|m| (m.id.to_string(), format!("{} ({})", m.title(lang), crate::training::completion_label(tr, m.completion))))
+        .map(|m| {
+            (m.id.to_string(), format!("{} ({})", m.title(lang), crate::training::completion_label(tr, m.completion)))
+        })
         .collect();
     let (kind, until) = standing_parts(standing);
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
@@ -365,7 +381,10 @@ pub async fn show(
 ) -> Result<Response, AppError> {
     let tr = c.tr;
     let u = volunteer(&state, &me, &id).await?;
-    state.store.append_audit(AuditEvent::new(Some(&me.user.id), Action::VolunteerView, &u.id), Timestamp::now()).await?;
+    state
+        .store
+        .append_audit(AuditEvent::new(Some(&me.user.id), Action::VolunteerView, &u.id), Timestamp::now())
+        .await?;
     let banner = match q.done.as_str() {
         "granted" => Some(Banner::success(tr.t("volunteer-granted"), "")),
         "standing" => Some(Banner::success(tr.t("volunteer-standing-saved"), "")),
@@ -406,10 +425,17 @@ pub(crate) async fn grant_core(
         errors.push(FieldError { field: "date", message: tr.t("error-grant-date") });
     }
     let (Some(module), Some(date)) = (module, date) else { return Ok(Err(errors)) };
-    let held: Vec<_> =
-        state.store.qualifications_of(&u.id).await?.iter().filter(|q| q.module_id == module.id).map(|q| q.held()).collect();
+    let held: Vec<_> = state
+        .store
+        .qualifications_of(&u.id)
+        .await?
+        .iter()
+        .filter(|q| q.module_id == module.id)
+        .map(|q| q.held())
+        .collect();
     let g = volunteer::grant(&module.rule("en"), &held, date);
-    let source = if module.completion == Completion::ShadowShift { Completion::ShadowShift } else { Completion::SignOff };
+    let source =
+        if module.completion == Completion::ShadowShift { Completion::ShadowShift } else { Completion::SignOff };
     let q = NewQualification {
         id: new_id(now),
         user_id: u.id.clone(),
@@ -513,7 +539,15 @@ pub async fn pause(
     let Some(standing) = parse_standing(c.tr, &form, today, &mut errors) else {
         return crate::training::mine_with(&state, c, &me, None, form.until, errors).await;
     };
-    state.store.set_standing(&me.user.id, standing, AuditEvent::new(Some(&me.user.id), Action::VolunteerPause, &me.user.id), now).await?;
+    state
+        .store
+        .set_standing(
+            &me.user.id,
+            standing,
+            AuditEvent::new(Some(&me.user.id), Action::VolunteerPause, &me.user.id),
+            now,
+        )
+        .await?;
     Ok(Redirect::to("/training?done=paused#break").into_response())
 }
 

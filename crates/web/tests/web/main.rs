@@ -304,3 +304,53 @@ async fn chapter(app: &App, name: &str) -> Id {
     app.state.store.create_chapter(id.clone(), name, ev, Timestamp::now()).await.unwrap();
     id
 }
+
+/// A module, a session of it tomorrow, and an application: one of each
+/// kind of object the program's routes name.
+async fn program_fixtures(app: &App) -> (Id, Id, Id) {
+    let now = Timestamp::now();
+    let s = &app.state.store;
+    let module = new_id(now);
+    let input = kiteline_store::ModuleInput {
+        title_en: "Orientation".into(),
+        title_es: "Orientación".into(),
+        description_en: String::new(),
+        description_es: String::new(),
+        position: 1,
+        required: true,
+        completion: kiteline_store::Completion::Session,
+        validity_months: None,
+        renewal_window_days: 30,
+        retired: false,
+    };
+    s.create_module(module.clone(), input, AuditEvent::new(None, Action::ModuleCreate, &module), now).await.unwrap();
+    let session = new_id(now);
+    let new = kiteline_store::NewTrainingSession {
+        id: session.clone(),
+        module_id: module.clone(),
+        starts_at: now + SignedDuration::from_hours(24),
+        ends_at: now + SignedDuration::from_hours(26),
+        time_zone: "America/Los_Angeles".into(),
+        capacity: 10,
+        video_link: None,
+        trainer_id: None,
+    };
+    s.schedule_session(new, AuditEvent::new(None, Action::SessionSchedule, &session), now).await.unwrap();
+    let application = new_id(now);
+    let a = kiteline_store::NewApplication {
+        id: application.clone(),
+        email: EmailAddress::parse("applicant@example.org").unwrap(),
+        name: "Applicant".into(),
+        pronouns: String::new(),
+        phone: None,
+        time_zone: "America/Chicago".into(),
+        languages: "en".into(),
+        chapter_id: None,
+        heard_from: "friend".into(),
+        why: None,
+        availability: String::new(),
+        locale: "en".into(),
+    };
+    s.submit_application(a, vec![], now).await.unwrap();
+    (module, session, application)
+}

@@ -60,6 +60,10 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
     // No logo was uploaded.
     ("GET", "/logo", [404, 404, 404, 404, 404]),
     ("POST", "/language", [303, 303, 303, 303, 303]),
+    ("GET", "/line", [200, 200, 200, 200, 200]),
+    ("GET", "/apply", [200, 200, 200, 200, 200]),
+    // The matrix posts no answers: each field is asked for.
+    ("POST", "/apply", [422, 422, 422, 422, 422]),
     ("GET", "/setup/{token}", [404, 404, 404, 404, 404]),
     ("POST", "/setup/{token}", [404, 404, 404, 404, 404]),
     ("GET", "/password/{token}", [404, 404, 404, 404, 404]),
@@ -115,9 +119,46 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
     // Not a multipart body.
     ("POST", "/admin/settings/logo", [303, 403, 403, 400, 403]),
     ("GET", "/admin/components", [303, 403, 403, 200, 403]),
+    // Empty program texts are valid: Kiteline's own are used.
+    ("POST", "/admin/settings/program", [303, 403, 403, 303, 403]),
+    ("GET", "/admin/applications", [303, 403, 200, 200, 200]),
+    // `{id}` is a person, not an application.
+    ("GET", "/admin/applications/{id}", [303, 403, 404, 404, 404]),
+    ("POST", "/admin/applications/{id}/decide", [303, 403, 404, 404, 404]),
+    ("GET", "/admin/training", [303, 403, 200, 200, 200]),
+    ("POST", "/admin/training/modules", [303, 403, 422, 422, 422]),
+    ("GET", "/admin/training/modules/{id}", [303, 403, 404, 404, 404]),
+    ("POST", "/admin/training/modules/{id}", [303, 403, 404, 404, 404]),
+    ("POST", "/admin/training/sessions", [303, 403, 422, 422, 422]),
+    ("GET", "/training", [303, 200, 200, 200, 200]),
+    // A pause needs its last day.
+    ("POST", "/training/pause", [303, 422, 422, 422, 422]),
+    ("POST", "/training/resume", [303, 303, 303, 303, 303]),
+    ("GET", "/training/sessions/{id}", [303, 404, 404, 404, 404]),
+    ("POST", "/training/sessions/{id}/signup", [303, 404, 404, 404, 404]),
+    ("POST", "/training/sessions/{id}/leave", [303, 404, 404, 404, 404]),
+    ("POST", "/training/sessions/{id}/attendance", [303, 404, 404, 404, 404]),
+    ("GET", "/admin/volunteers", [303, 403, 200, 200, 200]),
+    // No fresh code: asked for.
+    ("POST", "/admin/volunteers/export", [303, 403, 422, 422, 422]),
+    ("GET", "/admin/volunteers/{id}", [303, 403, 200, 200, 404]),
+    ("POST", "/admin/volunteers/{id}/grant", [303, 403, 422, 422, 404]),
+    ("POST", "/admin/volunteers/{id}/standing", [303, 403, 422, 422, 404]),
     ("GET", "/api/v1/me", [401, 401, 401, 401, 401]),
     ("POST", "/api/v1/me/logout-everywhere", [401, 401, 401, 401, 401]),
     ("GET", "/api/v1/users", [401, 401, 401, 401, 401]),
+    ("GET", "/api/v1/openapi.json", [200, 200, 200, 200, 200]),
+    ("GET", "/api/v1/applications", [401, 401, 401, 401, 401]),
+    ("GET", "/api/v1/applications/{id}", [401, 401, 401, 401, 401]),
+    ("POST", "/api/v1/applications/{id}/decision", [401, 401, 401, 401, 401]),
+    ("GET", "/api/v1/volunteers", [401, 401, 401, 401, 401]),
+    ("GET", "/api/v1/volunteers/{id}", [401, 401, 401, 401, 401]),
+    ("POST", "/api/v1/volunteers/{id}/qualifications", [401, 401, 401, 401, 401]),
+    ("GET", "/api/v1/training/modules", [401, 401, 401, 401, 401]),
+    ("GET", "/api/v1/training/sessions", [401, 401, 401, 401, 401]),
+    ("POST", "/api/v1/training/sessions", [401, 401, 401, 401, 401]),
+    ("GET", "/api/v1/training/sessions/{id}", [401, 401, 401, 401, 401]),
+    ("POST", "/api/v1/training/sessions/{id}/attendance", [401, 401, 401, 401, 401]),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,6 +16,7 @@ async fn the_language_switch_on_any_answered_form_returns_to_a_page_that_exists(
     let chapter = chapter(&app, "North").await;
     a.post(&app, "/account/tokens", &[("label", "mine"), ("scope", "read")]).await;
     let token = app.state.store.api_tokens_of(&admin.id).await.unwrap().pop().unwrap().id;
+    let (module, session, application) = program_fixtures(&app).await;
     for (method, pattern) in routes() {
         if method != "POST" || pattern.starts_with("/api/") || pattern.contains("{token}") {
             continue;
@@ -25,6 +26,12 @@ async fn the_language_switch_on_any_answered_form_returns_to_a_page_that_exists(
             token.to_string()
         } else if pattern.starts_with("/admin/chapters") {
             chapter.to_string()
+        } else if pattern.starts_with("/admin/training/modules") {
+            module.to_string()
+        } else if pattern.starts_with("/training/sessions") {
+            session.to_string()
+        } else if pattern.starts_with("/admin/applications") {
+            application.to_string()
         } else {
             other.id.to_string()
         };
