@@ -29,6 +29,7 @@ mod api;
 mod attacks;
 mod audit;
 mod people;
+mod program;
 mod second_factor;
 mod security;
 mod sessions;
@@ -292,6 +293,21 @@ async fn api(app: &App, method: Method, path: &str, token: Option<&str>) -> (Sta
         req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
     }
     let res = app.router.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let status = res.status();
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+    (status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
+}
+
+/// An API call with a JSON body.
+async fn api_json(app: &App, method: Method, path: &str, token: &str, body: &str) -> (StatusCode, serde_json::Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let res = app.router.clone().oneshot(req).await.unwrap();
     let status = res.status();
     let body = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
     (status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
