@@ -268,7 +268,7 @@ pub fn spec() -> Value {
             "/api/v1/users": { "get": operation("Every account (admin)", "listUsers", &[], None, ("200", list_of("users", "User")), &read) },
             "/api/v1/applications": { "get": operation(
                 "Applications in the caller's scope, oldest first", "listApplications", &[], None,
-                ("200", list_of("applications", "Application")), &["401", "403", "422"]) },
+                ("200", list_of("applications", "Application")), &["400", "401", "403", "422"]) },
             "/api/v1/applications/{id}": { "get": operation(
                 "One application, with its answers and decisions", "getApplication", &["id"], None,
                 ("200", reference("ApplicationDetail")), &read_one) },

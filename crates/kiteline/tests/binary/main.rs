@@ -20,6 +20,7 @@ mod e2e;
 mod limits;
 mod logs;
 mod mail;
+mod schemathesis;
 mod smtp;
 mod start;
 
