@@ -637,6 +637,15 @@ pub(crate) async fn session_by_id(state: &AppState, id: &str) -> Result<Training
     state.store.training_session(&id).await?.ok_or(AppError::NotFound)
 }
 
+/// Attendance can be taken from this long before a session starts (a
+/// trainer takes the roll as people arrive).
+pub(crate) const MARK_FROM: jiff::SignedDuration = jiff::SignedDuration::from_mins(15);
+
+/// Whether attendance can be marked now.
+fn markable(s: &TrainingSession, now: Timestamp) -> bool {
+    now >= s.starts_at - MARK_FROM
+}
+
 /// A trainer of this session, or a coordinator or admin.
 fn can_mark(me: &User, s: &TrainingSession) -> bool {
     me.role >= Role::Coordinator || s.trainer_id.as_ref() == Some(&me.id)
@@ -661,6 +670,7 @@ async fn session_page(
     let now = Timestamp::now();
     let started = now >= s.starts_at;
     let marker = can_mark(&me.user, s);
+    let can_mark_now = markable(s, now);
     let video_link = match (&s.video_link, mine.is_some() || marker) {
         (Some(sealed), true) => Some(
             String::from_utf8_lossy(
@@ -725,7 +735,7 @@ async fn session_page(
             can_sign_up: mine.is_none() && !started && s.signed_up < s.capacity,
             can_leave: mine.is_some_and(|x| x.attended.is_none()) && !started,
             can_mark: marker,
-            started,
+            started: can_mark_now,
             roster,
             errors,
             c,
@@ -854,7 +864,7 @@ pub(crate) async fn attendance_core(
         return Ok(Err(MarkFail::NotAllowed));
     }
     let now = Timestamp::now();
-    if now < s.starts_at {
+    if !markable(s, now) {
         return Ok(Err(MarkFail::TooEarly));
     }
     let signups = state.store.signups(&s.id).await?;

@@ -92,6 +92,11 @@ pub struct Browser {
     driver: Child,
     /// `journey-WIDTHxHEIGHT-lang`, prefixed to every page's name.
     pub label: String,
+    /// Every viewport each page is checked at (the first is the one the
+    /// journey drives at), by name.
+    sizes: Vec<(&'static str, (u32, u32))>,
+    /// What the window adds around the viewport.
+    chrome: (i64, i64),
     pub origin: String,
     /// The saved DOM of each page, for vnu at the end.
     pub pages_dir: PathBuf,
@@ -104,7 +109,19 @@ pub struct Browser {
 }
 
 impl Browser {
-    pub async fn start(tools: &Tools, work: &Path, label: &str, origin: &str, (width, height): (u32, u32)) -> Browser {
+    pub async fn start(tools: &Tools, work: &Path, label: &str, origin: &str, size: (u32, u32)) -> Browser {
+        Browser::start_at(tools, work, label, origin, vec![("", size)]).await
+    }
+
+    /// A browser that checks every page at each of `sizes` (driving at the first).
+    pub async fn start_at(
+        tools: &Tools,
+        work: &Path,
+        label: &str,
+        origin: &str,
+        sizes: Vec<(&'static str, (u32, u32))>,
+    ) -> Browser {
+        let (width, height) = sizes[0].1;
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let driver = Command::new("/usr/bin/chromedriver")
             .arg(format!("--port={port}"))
@@ -156,6 +173,8 @@ impl Browser {
             client,
             driver,
             label: label.to_owned(),
+            sizes,
+            chrome: (dw, dh),
             origin: origin.to_owned(),
             pages_dir,
             shots,
@@ -263,20 +282,33 @@ impl Browser {
         )
         .unwrap();
         std::fs::write(self.pages_dir.join(format!("{full}.html")), html).unwrap();
-        let axe = format!(
-            "{}\n;const done = arguments[arguments.length - 1];\
-             axe.run(document, {{runOnly: {{type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}}, \
-             resultTypes: ['violations']}})\
-             .then(r => done(r.violations.map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at ' + \
-             v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | '))))\
-             .catch(e => done(['axe failed: ' + e]));",
-            self.axe
-        );
-        let found: Vec<String> =
-            serde_json::from_value(self.client.execute_async(&axe, vec![]).await.unwrap()).unwrap();
-        if let Some(dir) = &self.shots {
-            let png = self.full_page_screenshot().await;
-            std::fs::write(dir.join(format!("{full}.png")), png).unwrap();
+        let mut found: Vec<String> = Vec::new();
+        let sizes = self.sizes.clone();
+        for (i, (size_name, (w, h))) in sizes.iter().enumerate() {
+            if sizes.len() > 1 {
+                self.resize(*w, *h).await;
+            }
+            let axe = format!(
+                "{}\n;const done = arguments[arguments.length - 1];\
+                 axe.run(document, {{runOnly: {{type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}}, \
+                 resultTypes: ['violations']}})\
+                 .then(r => done(r.violations.map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at ' + \
+                 v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | '))))\
+                 .catch(e => done(['axe failed: ' + e]));",
+                self.axe
+            );
+            let at: Vec<String> =
+                serde_json::from_value(self.client.execute_async(&axe, vec![]).await.unwrap()).unwrap();
+            found.extend(at.into_iter().map(|v| if size_name.is_empty() { v } else { format!("[{size_name}] {v}") }));
+            if let Some(dir) = &self.shots {
+                let png = self.full_page_screenshot().await;
+                let suffix = if size_name.is_empty() { String::new() } else { format!("-{size_name}") };
+                std::fs::write(dir.join(format!("{full}{suffix}.png")), png).unwrap();
+            }
+            if sizes.len() > 1 && i == sizes.len() - 1 {
+                let (w, h) = sizes[0].1;
+                self.resize(w, h).await;
+            }
         }
         let here = self.url().await;
         for entry in self.log("browser").await {
@@ -304,6 +336,12 @@ impl Browser {
             }
         }
         self.checked.push(Checked { name: full, axe: found });
+    }
+
+    /// Sets the viewport (not the window) to `width` × `height`.
+    async fn resize(&self, width: u32, height: u32) {
+        let (dw, dh) = self.chrome;
+        self.client.set_window_size((width as i64 + dw) as u32, (height as i64 + dh) as u32).await.unwrap();
     }
 
     /// The whole page, not only the viewport: the window grows to the

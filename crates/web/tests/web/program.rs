@@ -231,11 +231,17 @@ async fn a_full_session_says_so_and_only_a_trainer_or_coordinator_marks_attendan
         let r = vb.post(&app, &format!("/training/sessions/{future}/signup"), &[]).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(r.body.contains("This session is full. Choose another one."));
-        // Attendance: not before it starts; not by another volunteer.
-        let (_, started) = session_in(&app, 5, Some(&trainer.id), SignedDuration::from_secs(2)).await;
+        // Attendance: not long before it starts; not by another volunteer.
+        let mut t = signed_in(&app, &trainer).await;
+        let early = [(format!("att-{}", a.id), "present")];
+        let early: Vec<(&str, &str)> = early.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let r = t.post(&app, &format!("/training/sessions/{future}/attendance"), &early).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(r.body.contains("from 15 minutes before the session starts"));
+        // Ten minutes before it starts, the roll can be taken.
+        let (_, started) = session_in(&app, 5, Some(&trainer.id), SignedDuration::from_mins(10)).await;
         va.post(&app, &format!("/training/sessions/{started}/signup"), &[]).await;
         vb.post(&app, &format!("/training/sessions/{started}/signup"), &[]).await;
-        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
         let marks = [(format!("att-{}", a.id), "present"), (format!("att-{}", b2.id), "absent")];
         let marks: Vec<(&str, &str)> = marks.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         let path = format!("/training/sessions/{started}/attendance");
@@ -244,7 +250,6 @@ async fn a_full_session_says_so_and_only_a_trainer_or_coordinator_marks_attendan
             StatusCode::FORBIDDEN,
             "a volunteer who is not the trainer"
         );
-        let mut t = signed_in(&app, &trainer).await;
         let r = t.post_follow(&app, &path, &marks).await;
         assert!(r.body.contains("Attendance saved"), "{}", r.body);
         let held = app.state.store.qualifications_of(&a.id).await.unwrap();
