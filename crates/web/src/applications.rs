@@ -90,7 +90,7 @@ pub async fn list(
         .map(|a| ApplicationRow {
             id: a.id.to_string(),
             chapter: chapter_name(&a.chapter_id),
-            languages: a.languages.replace(',', ", "),
+            languages: format::languages(&a.languages),
             status: status_tag(tr, a.status),
             submitted: format::moment(a.created_at, &zone, tr),
             submissions: a.submissions,
@@ -183,12 +183,13 @@ async fn page(
         SummaryRow::new(tr.t("apply-phone"), phone),
         SummaryRow::new(tr.t("field-pronouns"), a.pronouns.clone()),
         SummaryRow::new(tr.t("field-time-zone"), a.time_zone.clone()),
-        SummaryRow::new(tr.t("field-languages"), a.languages.replace(',', ", ")),
+        SummaryRow::new(tr.t("field-languages"), format::languages(&a.languages)),
         SummaryRow::new(tr.t("users-chapter"), chapter),
         SummaryRow::new(tr.t("application-availability"), availability_text(tr, &a.availability)),
         SummaryRow::new(tr.t("application-heard"), heard),
         SummaryRow::new(tr.t("applications-submitted"), format::moment(a.created_at, &zone, tr).text),
     ];
+    answers.retain(|r| !r.value.is_empty());
     if a.submissions > 1 {
         answers.push(SummaryRow::new(tr.t("application-submissions"), a.submissions.to_string()));
     }

@@ -46,6 +46,16 @@ pub fn zone_name(zone: &TimeZone) -> String {
     zone.iana_name().unwrap_or("UTC").to_owned()
 }
 
+/// Stored language codes (`en,es`) as their names (`English, Español`).
+pub fn languages(codes: &str) -> String {
+    codes
+        .split(',')
+        .filter(|c| !c.is_empty())
+        .map(|c| crate::account::LANGUAGES.iter().find(|(code, _)| *code == c).map_or(c, |(_, name)| name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn role(tr: Tr, role: Role) -> String {
     tr.t(match role {
         Role::Volunteer => "role-volunteer",

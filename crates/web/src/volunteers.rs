@@ -142,7 +142,7 @@ async fn directory(
             progress: tr
                 .t_with("volunteers-progress-of", &[("done", &e.done.to_string()), ("total", &e.total.to_string())]),
             chapter: chapter_name(&e.chapter_id),
-            languages: e.languages.replace(',', ", "),
+            languages: format::languages(&e.languages),
             time_zone: e.time_zone,
         })
         .collect();
@@ -299,7 +299,7 @@ async fn record(
         SummaryRow::new(tr.t("field-email"), u.email.clone()),
         SummaryRow::new(tr.t("field-pronouns"), u.pronouns.clone()),
         SummaryRow::new(tr.t("users-chapter"), chapter),
-        SummaryRow::new(tr.t("field-languages"), u.languages.replace(',', ", ")),
+        SummaryRow::new(tr.t("field-languages"), format::languages(&u.languages)),
         SummaryRow::new(tr.t("field-time-zone"), u.time_zone.clone()),
     ];
     let qualifications = held

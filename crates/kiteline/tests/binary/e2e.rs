@@ -278,6 +278,11 @@ async fn program_journey(tools: &Tools, work: &Path, lang: &str, sizes: Vec<(&'s
     // A coordinator accepts, and schedules a session of the first module.
     let (mut secret, mut last_step) = (None, 0);
     admin_login(&mut b, &mut secret, &mut last_step).await;
+    if es {
+        // Signed in, the switch sets the coordinator's own language.
+        b.click("form.lang button[value='es']").await;
+        b.wait_for("<html lang=\"es\"").await;
+    }
     b.goto("/admin/applications").await;
     b.wait_for("Marisol Reyes").await;
     b.check("applications").await;
