@@ -447,3 +447,53 @@ async fn the_api_decides_schedules_and_keeps_to_the_same_rules() {
     let (s, spec) = api(&app, Method::GET, "/api/v1/openapi.json", None).await;
     assert_eq!((s, spec["openapi"].as_str()), (StatusCode::OK, Some("3.1.0")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_reminders_go_thirty_and_seven_days_ahead_once_each_in_the_volunteers_language() {
+    for db in kiteline_store::testing::each_engine().await {
+        let app = app_on(&db, "http://127.0.0.1:8080").await;
+        let vol = user(&app, "vol@example.org", Role::Volunteer, false).await;
+        let (module, _) = session_in(&app, 5, None, SignedDuration::from_hours(24)).await;
+        let now = Timestamp::now();
+        let zone = jiff::tz::TimeZone::get(&vol.time_zone).unwrap();
+        let today = now.to_zoned(zone).date();
+        let expires = today.checked_add(jiff::Span::new().days(30)).unwrap();
+        let q = kiteline_store::NewQualification {
+            id: new_id(now),
+            user_id: vol.id.clone(),
+            module_id: module.clone(),
+            starts_on: today.checked_sub(jiff::Span::new().days(335)).unwrap(),
+            expires_on: Some(expires),
+            source: kiteline_store::Completion::SignOff,
+            session_id: None,
+            granted_by: None,
+        };
+        app.state
+            .store
+            .grant_qualification(q, AuditEvent::new(None, Action::QualificationGrant, &vol.id), now)
+            .await
+            .unwrap();
+        let before = app.state.store.job_counts().await.unwrap()[0];
+        assert_eq!(kiteline_web::actions::expiry_reminders(app.state.ctx(), now).await.unwrap(), 1, "30 days ahead");
+        assert_eq!(kiteline_web::actions::expiry_reminders(app.state.ctx(), now).await.unwrap(), 0, "once");
+        assert_eq!(app.state.store.job_counts().await.unwrap()[0], before + 1, "the reminder is queued mail");
+        // Twenty-three days later it is 7 days ahead: the second reminder.
+        let later = now + SignedDuration::from_hours(24 * 23);
+        assert_eq!(kiteline_web::actions::expiry_reminders(app.state.ctx(), later).await.unwrap(), 1, "7 days ahead");
+        // A renewal silences what is left.
+        let renewal = kiteline_store::NewQualification {
+            id: new_id(now),
+            user_id: vol.id.clone(),
+            module_id: module.clone(),
+            starts_on: expires,
+            expires_on: Some(expires.checked_add(jiff::Span::new().years(1)).unwrap()),
+            source: kiteline_store::Completion::SignOff,
+            session_id: None,
+            granted_by: None,
+        };
+        let ev = AuditEvent::new(None, Action::QualificationGrant, &vol.id);
+        app.state.store.grant_qualification(renewal, ev, now).await.unwrap();
+        let year_later = later + SignedDuration::from_hours(24);
+        assert_eq!(kiteline_web::actions::expiry_reminders(app.state.ctx(), year_later).await.unwrap(), 0);
+    }
+}
