@@ -12,6 +12,7 @@ pub mod id;
 pub mod jobs;
 pub mod mail;
 pub mod net;
+pub mod shifts;
 pub mod totp;
 pub mod volunteer;
 
