@@ -62,8 +62,7 @@ impl Rules {
         if self.closes <= self.opens {
             return Err(RulesProblem::Hours);
         }
-        let open_minutes =
-            (self.closes - self.opens).get_minutes() as i64 + (self.closes - self.opens).get_hours() as i64 * 60;
+        let open_minutes = self.opens.duration_until(self.closes).as_mins();
         if !(15..=720).contains(&self.block_minutes) || i64::from(self.block_minutes) > open_minutes {
             return Err(RulesProblem::BlockLength);
         }
