@@ -44,6 +44,30 @@ pub enum Constraint {
     SessionFull,
     QualificationId,
     QualificationReminder,
+    ShiftScheduleId,
+    ShiftScheduleChapter,
+    ScheduleVersionId,
+    /// One version per schedule and day.
+    ScheduleVersionDate,
+    ScheduleExceptionId,
+    ShiftId,
+    /// One shift per schedule and start.
+    ShiftStart,
+    ShiftSignUp,
+    CoverRequestId,
+    WaitlistEntry,
+    ShiftReminder,
+    ShiftAsk,
+    CalendarFeedUser,
+    CalendarFeedToken,
+    /// Too late to leave freely: ask for cover instead.
+    PastCutoff,
+    /// The cover request was taken (or withdrawn) meanwhile.
+    CoverGone,
+    /// No offer stands (it lapsed, or was never made).
+    NoOffer,
+    /// The shift is not full: sign up instead of waiting.
+    NotFull,
     /// A row refers to one that does not exist (a foreign key).
     MissingReference,
     /// A check, not-null or trigger rule of the schema.
@@ -77,6 +101,28 @@ const UNIQUE: &[(Constraint, &str, &str)] = &[
     (Constraint::RateAttempt, "rate_attempts.id", "rate_attempts_pkey"),
     (Constraint::Migration, "schema_migrations.version", "schema_migrations_pkey"),
     (Constraint::OrgProfile, "org_profile.id", "org_profile_pkey"),
+    (Constraint::ShiftScheduleId, "shift_schedules.id", "shift_schedules_pkey"),
+    (Constraint::ShiftScheduleChapter, "shift_schedules.chapter_id", "shift_schedules_chapter_id_key"),
+    (Constraint::ScheduleVersionId, "schedule_versions.id", "schedule_versions_pkey"),
+    (
+        Constraint::ScheduleVersionDate,
+        "schedule_versions.schedule_id, schedule_versions.effective_from",
+        "schedule_versions_schedule_id_effective_from_key",
+    ),
+    (Constraint::ScheduleExceptionId, "schedule_exceptions.id", "schedule_exceptions_pkey"),
+    (Constraint::ShiftId, "shifts.id", "shifts_pkey"),
+    (Constraint::ShiftStart, "shifts.schedule_id, shifts.starts_at", "shifts_schedule_id_starts_at_key"),
+    (Constraint::ShiftSignUp, "shift_signups.shift_id, shift_signups.user_id", "shift_signups_pkey"),
+    (Constraint::CoverRequestId, "cover_requests.id", "cover_requests_pkey"),
+    (Constraint::WaitlistEntry, "shift_waitlist.shift_id, shift_waitlist.user_id", "shift_waitlist_pkey"),
+    (
+        Constraint::ShiftReminder,
+        "shift_reminders.shift_id, shift_reminders.user_id, shift_reminders.kind",
+        "shift_reminders_pkey",
+    ),
+    (Constraint::ShiftAsk, "shift_asks.shift_id, shift_asks.user_id", "shift_asks_pkey"),
+    (Constraint::CalendarFeedUser, "calendar_feeds.user_id", "calendar_feeds_pkey"),
+    (Constraint::CalendarFeedToken, "calendar_feeds.token_hash", "calendar_feeds_token_hash_key"),
     (Constraint::ApplicationId, "applications.id", "applications_pkey"),
     (Constraint::ApplicationEmail, "applications.email", "applications_email_key"),
     (Constraint::ApplicationDecisionId, "application_decisions.id", "application_decisions_pkey"),
@@ -140,6 +186,9 @@ pub enum StoreError {
     /// A uniqueness or other rule refused the write.
     #[error("conflicts with existing data ({0})")]
     Conflict(Constraint),
+    /// A shift sign-up refused by one of its checks (see `core::shifts`).
+    #[error("sign-up refused: {0:?}")]
+    Refused(kiteline_core::shifts::Refusal),
     /// The operation does not exist on this engine.
     #[error("{0}")]
     Unsupported(&'static str),

@@ -44,6 +44,7 @@ mod outbox;
 mod rate;
 mod second_factor;
 mod sessions;
+mod shifts;
 pub mod testing;
 mod training;
 mod users;
@@ -64,6 +65,10 @@ pub use rate::{Attempt, Limit};
 pub use second_factor::{Enrolment, TotpState};
 pub use sessions::SessionRecord;
 pub use sessions::{NewSession, SessionInfo};
+pub use shifts::{
+    COVER_REQUEST_JOB, CoverRequest, SHIFT_ASK_JOB, SHIFT_REMINDER_JOB, Schedule, ScheduleSettings, Shift, ShiftSignUp,
+    ShiftStat, SignUpAsk, StoredException, WAITLIST_OFFER_JOB, WaitEntry, WaitState, day_code, day_from_code,
+};
 pub use training::{
     Completion, Module, ModuleInput, NewQualification, NewTrainingSession, Qualification, SignUp, Standing,
     TrainingSession,

@@ -18,6 +18,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     Migration { version: 3, name: "hardening", sql: include_str!("../migrations/sqlite/0003_hardening.sql") },
     Migration { version: 4, name: "organization", sql: include_str!("../migrations/sqlite/0004_organization.sql") },
     Migration { version: 5, name: "volunteers", sql: include_str!("../migrations/sqlite/0005_volunteers.sql") },
+    Migration { version: 6, name: "shifts", sql: include_str!("../migrations/sqlite/0006_shifts.sql") },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -26,6 +27,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     Migration { version: 3, name: "hardening", sql: include_str!("../migrations/postgres/0003_hardening.sql") },
     Migration { version: 4, name: "organization", sql: include_str!("../migrations/postgres/0004_organization.sql") },
     Migration { version: 5, name: "volunteers", sql: include_str!("../migrations/postgres/0005_volunteers.sql") },
+    Migration { version: 6, name: "shifts", sql: include_str!("../migrations/postgres/0006_shifts.sql") },
 ];
 
 /// The migration after which every user row carries its MAC: it is filled
