@@ -86,10 +86,22 @@ pub enum Action {
     VolunteerExport,
     /// The phone line program's public page and messages were edited.
     ProgramUpdate,
+    ScheduleUpdate,
+    ShiftSignUp,
+    ShiftAssign,
+    ShiftLeave,
+    ShiftCoverRequest,
+    ShiftCoverTake,
+    ShiftWaitlist,
+    ShiftAttendance,
+    ShiftLockLift,
+    ShiftGapAsk,
+    CalendarFeed,
+    ReminderSettings,
 }
 
 impl Action {
-    pub const ALL: [Action; 48] = [
+    pub const ALL: [Action; 60] = [
         Action::UserCreate,
         Action::UserFirstAdmin,
         Action::UserInvite,
@@ -138,6 +150,18 @@ impl Action {
         Action::VolunteerView,
         Action::VolunteerExport,
         Action::ProgramUpdate,
+        Action::ScheduleUpdate,
+        Action::ShiftSignUp,
+        Action::ShiftAssign,
+        Action::ShiftLeave,
+        Action::ShiftCoverRequest,
+        Action::ShiftCoverTake,
+        Action::ShiftWaitlist,
+        Action::ShiftAttendance,
+        Action::ShiftLockLift,
+        Action::ShiftGapAsk,
+        Action::CalendarFeed,
+        Action::ReminderSettings,
     ];
 
     /// The code stored in the log (stable: entries already written keep it).
@@ -191,6 +215,18 @@ impl Action {
             Action::VolunteerView => "volunteer.view",
             Action::VolunteerExport => "volunteer.export",
             Action::ProgramUpdate => "org.program_update",
+            Action::ScheduleUpdate => "shift.schedule_update",
+            Action::ShiftSignUp => "shift.sign_up",
+            Action::ShiftAssign => "shift.assign",
+            Action::ShiftLeave => "shift.leave",
+            Action::ShiftCoverRequest => "shift.cover_request",
+            Action::ShiftCoverTake => "shift.cover_take",
+            Action::ShiftWaitlist => "shift.waitlist",
+            Action::ShiftAttendance => "shift.attendance",
+            Action::ShiftLockLift => "shift.lock_lift",
+            Action::ShiftGapAsk => "shift.gap_ask",
+            Action::CalendarFeed => "calendar.feed",
+            Action::ReminderSettings => "shift.reminder_settings",
         }
     }
 
@@ -215,6 +251,15 @@ impl Action {
             }
             Action::VolunteerExport => "volunteer_directory",
             Action::ProgramUpdate => "organization",
+            Action::ScheduleUpdate => "shift_schedule",
+            Action::ShiftSignUp
+            | Action::ShiftAssign
+            | Action::ShiftLeave
+            | Action::ShiftCoverRequest
+            | Action::ShiftCoverTake
+            | Action::ShiftWaitlist
+            | Action::ShiftAttendance
+            | Action::ShiftGapAsk => "shift",
             _ => "user",
         }
     }

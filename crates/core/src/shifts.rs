@@ -318,6 +318,16 @@ pub fn month_of(t: Timestamp, zone: &TimeZone) -> (i16, i8) {
     (z.year(), z.month())
 }
 
+/// The instants that bound the calendar month `t` falls in, in `zone`:
+/// `[first day 00:00, next month's first day 00:00)`.
+pub fn month_bounds(t: Timestamp, zone: &TimeZone) -> (Timestamp, Timestamp) {
+    let z = t.to_zoned(zone.clone());
+    let first = jiff::civil::date(z.year(), z.month(), 1);
+    let next = first.checked_add(1.month()).unwrap_or(Date::MAX);
+    let at = |d: Date| d.to_datetime(Time::midnight()).to_zoned(zone.clone()).map(|z| z.timestamp()).unwrap_or(t);
+    (at(first), at(next))
+}
+
 /// Whether two spans of time overlap (touching ends do not).
 pub fn overlaps(a: (Timestamp, Timestamp), b: (Timestamp, Timestamp)) -> bool {
     a.0 < b.1 && b.0 < a.1
@@ -617,6 +627,15 @@ mod tests {
         let t: Timestamp = "2026-12-01T07:30:00Z".parse().unwrap();
         assert_eq!(month_of(t, &la()), (2026, 11));
         assert_eq!(month_of(t, &TimeZone::UTC), (2026, 12));
+    }
+
+    #[test]
+    fn month_bounds_are_midnights_in_the_zone() {
+        let t: Timestamp = "2026-12-01T07:30:00Z".parse().unwrap();
+        let (a, b) = month_bounds(t, &la());
+        assert_eq!(a, "2026-11-01T07:00:00Z".parse().unwrap(), "November 1, midnight PDT");
+        assert_eq!(b, "2026-12-01T08:00:00Z".parse().unwrap(), "December 1, midnight PST");
+        assert!(a <= t && t < b);
     }
 
     #[test]

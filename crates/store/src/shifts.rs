@@ -218,8 +218,9 @@ static SHIFTS_OF: Sql = Sql::new(concat!(
     shift_select!(),
     " JOIN shift_signups u ON u.shift_id = h.id WHERE u.user_id = $1 AND h.ends_at > $2 ORDER BY h.starts_at"
 ));
-static SCHEDULE_SHIFTS_FROM: Sql =
-    Sql::new("SELECT id, starts_at, ends_at, capacity FROM shifts WHERE schedule_id = $1 AND starts_at >= $2");
+static SCHEDULE_SHIFTS_FROM: Sql = Sql::new(
+    "SELECT id, starts_at, ends_at, capacity, cancelled FROM shifts WHERE schedule_id = $1 AND starts_at >= $2",
+);
 static INSERT_SHIFT: Sql = Sql::new(
     "INSERT INTO shifts (id, schedule_id, starts_at, ends_at, capacity, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
      ON CONFLICT (schedule_id, starts_at) DO NOTHING",
@@ -651,28 +652,30 @@ impl Store {
         self.db
             .write(move |tx| {
                 tx.lock(Lock::on(&format!("shift-sync:{schedule}")))?;
-                let existing: Vec<(Id, Timestamp, Timestamp, u32)> =
+                let existing: Vec<(Id, Timestamp, Timestamp, u32, bool)> =
                     tx.query(&SCHEDULE_SHIFTS_FROM, args![&schedule, from], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                     })?;
                 let (mut added, mut changed, mut removed) = (0, 0, 0);
                 for b in blocks.iter().filter(|b| b.starts_at >= from) {
-                    match existing.iter().find(|(_, s, _, _)| *s == b.starts_at) {
+                    match existing.iter().find(|(_, s, ..)| *s == b.starts_at) {
                         None => {
                             added += tx.execute(
                                 &INSERT_SHIFT,
                                 args![&new_id(now), &schedule, b.starts_at, b.ends_at, b.capacity, now],
                             )? as u32
                         }
-                        Some((id, _, ends, capacity)) if *ends != b.ends_at || *capacity != b.capacity => {
+                        Some((id, _, ends, capacity, cancelled))
+                            if *ends != b.ends_at || *capacity != b.capacity || *cancelled =>
+                        {
                             tx.execute(&UPDATE_SHIFT, args![id, b.ends_at, b.capacity, false, now])?;
                             changed += 1;
                         }
                         Some(_) => {}
                     }
                 }
-                for (id, starts, ends, capacity) in &existing {
-                    if blocks.iter().any(|b| b.starts_at == *starts) {
+                for (id, starts, ends, capacity, cancelled) in &existing {
+                    if *cancelled || blocks.iter().any(|b| b.starts_at == *starts) {
                         continue;
                     }
                     let people: u64 = tx.query_one(&PEOPLE_ON, args![id], |r| r.get(0))?;

@@ -110,6 +110,8 @@ pub fn object_type(tr: Tr, object_type: &str) -> String {
         "training_module" => "audit-object-training-module",
         "training_session" => "audit-object-training-session",
         "volunteer_directory" => "audit-object-volunteer-directory",
+        "shift" => "audit-object-shift",
+        "shift_schedule" => "audit-object-shift-schedule",
         other => return other.to_owned(),
     };
     tr.t(key)

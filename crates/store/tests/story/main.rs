@@ -42,6 +42,7 @@ mod rate;
 mod schema;
 mod second_factor;
 mod sessions;
+mod shifts;
 mod users;
 mod volunteers;
 
